@@ -1,0 +1,194 @@
+"""Every write to a block goes through here: create, change content, delete, restore.
+
+Each public function is one unit of work: a transaction (retried on Dolt's serialization
+failure) that writes the block, bumps `version` and leaves exactly one block_history row with the
+actor and reason; after it commits, one Dolt commit by the given author.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from youlab import dolt
+
+from .exceptions import BlockConflict, BlockExists, InvalidBlockInput, OverCharLimit
+from .models import Block, OwnerType
+
+MAX_LABEL_LENGTH = 255
+MAX_OWNER_LENGTH = 255
+_LABEL_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def validate_label(label: str) -> str:
+    """Labels are free text (v1 had `目标` and `reading-list`) but never path-like or control."""
+    if not isinstance(label, str) or not label.strip():
+        raise InvalidBlockInput("label must be a non-empty string")
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidBlockInput(f"label is longer than {MAX_LABEL_LENGTH} characters")
+    if _LABEL_FORBIDDEN.search(label) or label in {".", ".."} or label != label.strip():
+        raise InvalidBlockInput(
+            "label may not contain '/', '\\', control characters or surrounding spaces"
+        )
+    return label
+
+
+def validate_owner_id(owner_id: str) -> str:
+    if not isinstance(owner_id, str) or not owner_id.strip():
+        raise InvalidBlockInput("owner id must be a non-empty string")
+    if len(owner_id) > MAX_OWNER_LENGTH or _LABEL_FORBIDDEN.search(owner_id):
+        raise InvalidBlockInput("owner id is too long or contains '/', '\\' or control characters")
+    return owner_id
+
+
+def check_char_limit(content: str, char_limit: int | None):
+    if char_limit is not None and len(content) > char_limit:
+        raise OverCharLimit(
+            f"content has {len(content)} characters; the block's limit is {char_limit}",
+            details={"length": len(content), "char_limit": char_limit},
+        )
+
+
+def _stamp_history(block: Block, *, actor: str, reason: str, diff_id=None, user=None,
+                   date: datetime | None = None, import_key: str | None = None):
+    """Tell simple-history (via blocks.signals) who, why and when for the next save."""
+    block._history_actor = actor
+    block._change_reason = reason
+    block._history_diff_id = diff_id
+    block._history_import_key = import_key
+    if user is not None:
+        block._history_user = user
+    if date is not None:
+        block._history_date = date
+
+
+def _commit_message(block: Block, what: str) -> str:
+    return f"{what}: {block.owner_display}/{block.label} v{block.version}"
+
+
+def create_block(
+    *,
+    owner_id: str,
+    label: str,
+    content: str = "",
+    owner_type: str = OwnerType.USER,
+    description: str = "",
+    char_limit: int | None = None,
+    read_only: bool = False,
+    metadata: dict | None = None,
+    actor: str = "system",
+    reason: str = "Created",
+    author: str = dolt.SYSTEM_AUTHOR,
+    user=None,
+    diff_id=None,
+    dolt_commit: bool = True,
+) -> Block:
+    validate_owner_id(owner_id)
+    validate_label(label)
+    if owner_type not in OwnerType.values:
+        raise InvalidBlockInput(f"owner type must be one of {', '.join(OwnerType.values)}")
+    check_char_limit(content, char_limit)
+
+    def unit():
+        with dolt.atomic():
+            if Block.objects.filter(owner_type=owner_type, owner_id=owner_id, label=label).exists():
+                raise BlockExists(f"block {label!r} already exists for {owner_id!r}")
+            now = timezone.now()
+            block = Block(
+                owner_type=owner_type,
+                owner_id=owner_id,
+                label=label,
+                content=content,
+                description=description,
+                char_limit=char_limit,
+                read_only=read_only,
+                metadata=metadata or {},
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+            _stamp_history(block, actor=actor, reason=reason, diff_id=diff_id, user=user)
+            try:
+                with transaction.atomic():
+                    block.save(force_insert=True)
+            except IntegrityError as exc:
+                raise BlockExists(f"block {label!r} already exists for {owner_id!r}") from exc
+            if dolt_commit:
+                dolt.commit_on_success(_commit_message(block, f"Create block ({actor})"), author)
+            return block
+
+    return dolt.retry_on_conflict(unit)
+
+
+def update_block_content(
+    block: Block,
+    content: str,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+    author: str = dolt.SYSTEM_AUTHOR,
+    user=None,
+    diff_id=None,
+    enforce_char_limit: bool = True,
+    dolt_commit: bool = True,
+) -> Block:
+    """Replace a block's content as one new version.
+
+    `expected_version` makes the write conditional: when the block moved on since the caller
+    read it, BlockConflict is raised and nothing is written.
+    """
+    if enforce_char_limit:
+        check_char_limit(content, block.char_limit)
+
+    def unit():
+        with dolt.atomic():
+            current = Block.objects.get(pk=block.pk)
+            if expected_version is not None and current.version != expected_version:
+                raise BlockConflict(
+                    f"block is at version {current.version}, not {expected_version}",
+                    details={"current_version": current.version},
+                )
+            if enforce_char_limit:
+                check_char_limit(content, current.char_limit)
+            current.content = content
+            current.version += 1
+            current.updated_at = timezone.now()
+            _stamp_history(current, actor=actor, reason=reason, diff_id=diff_id, user=user)
+            current.save()
+            if dolt_commit:
+                dolt.commit_on_success(_commit_message(current, reason or "Update block"), author)
+            return current
+
+    updated = dolt.retry_on_conflict(unit)
+    block.__dict__.update({k: v for k, v in updated.__dict__.items() if not k.startswith("_")})
+    return updated
+
+
+def set_block_deleted(
+    block: Block, deleted: bool, *, actor: str, reason: str = "",
+    author: str = dolt.SYSTEM_AUTHOR, user=None, dolt_commit: bool = True,
+) -> Block:
+    """Soft delete (deleted=True) or restore a block; either is a new version."""
+
+    def unit():
+        with dolt.atomic():
+            current = Block.objects.get(pk=block.pk)
+            if current.is_deleted == deleted:
+                return current
+            now = timezone.now()
+            current.deleted_at = now if deleted else None
+            current.version += 1
+            current.updated_at = now
+            why = reason or ("Deleted" if deleted else "Restored")
+            _stamp_history(current, actor=actor, reason=why, user=user)
+            current.save()
+            if dolt_commit:
+                dolt.commit_on_success(_commit_message(current, why), author)
+            return current
+
+    return dolt.retry_on_conflict(unit)
+

@@ -1,0 +1,52 @@
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+
+class ModuleChat(models.Model):
+    """Which OpenWebUI chat belongs to a (learner, agent, module)."""
+
+    user_id = models.CharField(max_length=255)
+    agent_id = models.CharField(max_length=255)
+    module_id = models.CharField(max_length=255)
+    chat_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # Past chat ids, who changed or cleared them, and when.
+    history = HistoricalRecords(table_name="module_chat_history", user_related_name="+")
+
+    class Meta:
+        db_table = "module_chats"
+        ordering = ["user_id", "agent_id", "module_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "agent_id", "module_id"], name="module_chats_unique_triple"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} · {self.agent_id} · {self.module_id} → {self.chat_id}"
+
+
+class UserApiKey(models.Model):
+    """A learner's OpenWebUI API key. Only ciphertext is stored (see chats.crypto)."""
+
+    user_id = models.CharField(max_length=255, unique=True)
+    ciphertext = models.TextField()
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the key, first 16 hex.")
+    last4 = models.CharField(max_length=4)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "user_api_keys"
+        ordering = ["user_id"]
+        verbose_name = "learner OpenWebUI key"
+
+    def __str__(self):
+        return f"{self.user_id}: …{self.last4}"
+
+    @property
+    def masked(self):
+        return f"…{self.last4} ({self.fingerprint})"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DiffsConfig(AppConfig):
+    name = "diffs"
+    verbose_name = "Pending diffs"

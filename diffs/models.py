@@ -1,0 +1,94 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from blocks.models import OwnerType
+
+
+class Operation(models.TextChoices):
+    APPEND = "append", "append"
+    STR_REPLACE = "str_replace", "str_replace"
+    INSERT = "insert", "insert"
+    RETHINK = "rethink", "rethink"
+    CREATE = "create", "create"
+
+
+class DiffStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    CONFLICT = "conflict", "conflict"
+    SUPERSEDED = "superseded", "superseded"
+
+
+class PendingDiff(models.Model):
+    """An agent's proposed change to one block, waiting for (or decided by) a reviewer."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The target. `block` is empty for a `create` proposal until it is approved.
+    owner_type = models.CharField(max_length=16, choices=OwnerType.choices, default=OwnerType.USER)
+    owner_id = models.CharField(max_length=255)
+    label = models.CharField(max_length=255)
+    block = models.ForeignKey(
+        "blocks.Block", null=True, blank=True, on_delete=models.SET_NULL, related_name="diffs"
+    )
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    arguments = models.JSONField(default=dict, blank=True, help_text="As sent by the agent.")
+    proposed_content = models.TextField(
+        blank=True, default="", help_text="The block's full text if applied at proposal time."
+    )
+    preview = models.TextField(blank=True, default="", help_text="Unified diff at proposal time.")
+    base_version = models.PositiveIntegerField(null=True, blank=True)
+    reasoning = models.TextField(blank=True, default="")
+    agent_key_name = models.CharField(max_length=255, blank=True, default="")
+    agent_id = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=DiffStatus.choices, default=DiffStatus.PENDING, db_index=True
+    )
+    conflict_reason = models.TextField(blank=True, default="")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_diffs",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True, default="")
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    response_body = models.JSONField(null=True, blank=True, help_text="First answer, for replays.")
+    metadata = models.JSONField(default=dict, blank=True)
+    import_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "pending_diffs"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent_key_name", "idempotency_key"],
+                name="pending_diffs_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner_type", "owner_id", "status"], name="diffs_owner_status"),
+            models.Index(fields=["status", "created_at"], name="diffs_status_created"),
+            models.Index(fields=["label"], name="diffs_label"),
+        ]
+
+    def __str__(self):
+        return f"{self.operation} {self.owner_id}/{self.label} ({self.status})"
+
+    @property
+    def is_stale(self):
+        """The block moved on since the proposal was made."""
+        return (
+            self.block_id is not None
+            and self.base_version is not None
+            and self.block.version != self.base_version
+        )

@@ -1,0 +1,20 @@
+"""Small factories for test data, all going through the services (the one write path)."""
+
+import itertools
+
+from blocks import services as block_services
+from blocks.models import OwnerType
+
+_seq = itertools.count(1)
+
+
+def make_block(owner_id=None, label=None, content="hello", **kwargs):
+    n = next(_seq)
+    return block_services.create_block(
+        owner_id=f"learner-{n}" if owner_id is None else owner_id,
+        label=f"label-{n}" if label is None else label,
+        content=content,
+        owner_type=kwargs.pop("owner_type", OwnerType.USER),
+        dolt_commit=kwargs.pop("dolt_commit", False),
+        **kwargs,
+    )

@@ -1,0 +1,81 @@
+"""One JSON error shape for every API failure:
+
+    {"error": {"code": "old_str_not_unique", "message": "...", "details": {...}}}
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from blocks.exceptions import BlockError
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable code, raised by views (services raise their own errors)."""
+
+    def __init__(self, code, message, status_code=status.HTTP_400_BAD_REQUEST, details=None):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.message = message
+        self.details = details or {}
+
+
+def error_response(code, message, status_code, details=None, headers=None):
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(body, status=status_code, headers=headers)
+
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "parse_error",
+    exceptions.ValidationError: "invalid_input",
+}
+
+
+def _edit_error_class():
+    # diffs.edits is the home of EditError; imported lazily to keep app loading order simple.
+    try:
+        from diffs.edits import EditError
+    except ImportError:  # pragma: no cover
+        return ()
+    return EditError
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: map every known error to the shared shape."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.error_code, exc.message, exc.status_code, exc.details)
+    if isinstance(exc, BlockError):
+        return error_response(exc.code, exc.message, exc.status, exc.details)
+    edit_error = _edit_error_class()
+    if edit_error and isinstance(exc, edit_error):
+        return error_response(exc.code, exc.message, status.HTTP_400_BAD_REQUEST, exc.details)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "not found")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or "permission denied")
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django turn it into a 500 and log it
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        message = "request body is invalid"
+        details = {"fields": exc.detail} if isinstance(exc.detail, dict) else {"errors": exc.detail}
+    else:
+        message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
+        details = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["retry_after_seconds"] = int(exc.wait)
+    headers = {k: v for k, v in response.items()}
+    return error_response(code, message, response.status_code, details, headers=headers)

@@ -1,14 +1,11 @@
 """Errors of the block services, each with a stable code for the API's error shape."""
 
+from youlab.errors import ServiceError
 
-class BlockError(Exception):
+
+class BlockError(ServiceError):
     code = "block_error"
     status = 400
-
-    def __init__(self, message, *, details=None):
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
 
 
 class BlockNotFound(BlockError):
@@ -41,3 +38,8 @@ class OverCharLimit(BlockError):
 class InvalidBlockInput(BlockError):
     code = "invalid_input"
     status = 400
+
+
+class VersionNotFound(BlockError):
+    code = "version_not_found"
+    status = 404

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from youlab import dolt
 
-from .exceptions import BlockConflict, BlockExists, InvalidBlockInput, OverCharLimit
+from .exceptions import (
+    BlockConflict,
+    BlockExists,
+    InvalidBlockInput,
+    OverCharLimit,
+    VersionNotFound,
+)
 from .models import Block, OwnerType
 
 MAX_LABEL_LENGTH = 255
@@ -50,6 +56,11 @@ def check_char_limit(content: str, char_limit: int | None):
             f"content has {len(content)} characters; the block's limit is {char_limit}",
             details={"length": len(content), "char_limit": char_limit},
         )
+
+
+def staff_actor(user) -> str:
+    """The block_history actor for a member of staff."""
+    return f"staff:{user.get_username()}"
 
 
 def _stamp_history(block: Block, *, actor: str, reason: str, diff_id=None, user=None,
@@ -192,3 +203,49 @@ def set_block_deleted(
 
     return dolt.retry_on_conflict(unit)
 
+
+
+def revert_block(
+    block: Block, version: int, *, actor: str, reason: str = "", author: str = dolt.SYSTEM_AUTHOR,
+    user=None, dolt_commit: bool = True,
+) -> Block:
+    """Make a new version whose content equals version `version` of the block.
+
+    Only the content is restored: label, limits and flags keep their current values, and the
+    revert is itself a version, so it can be reverted too.
+    """
+    old = (
+        Block.history.filter(id=block.pk, version=version)
+        .only("content", "version")
+        .first()
+    )
+    if old is None:
+        raise VersionNotFound(
+            f"block {block.label!r} has no version {version}", details={"version": version}
+        )
+    current = Block.objects.get(pk=block.pk)
+    if version == current.version:
+        raise InvalidBlockInput(f"the block is already at version {version}")
+    return update_block_content(
+        current,
+        old.content,
+        actor=actor,
+        reason=reason or f"Reverted to version {version}",
+        expected_version=current.version,
+        author=author,
+        user=user,
+        enforce_char_limit=False,  # the old version was valid when it was written
+        dolt_commit=dolt_commit,
+    )
+
+
+def revert_block_as_staff(block: Block, version: int, *, reviewer, reason: str = "") -> Block:
+    """A reviewer's revert (admin and API): their actor, their Dolt authorship."""
+    return revert_block(
+        block,
+        version,
+        actor=staff_actor(reviewer),
+        reason=reason or f"Reverted to version {version} by {reviewer.get_username()}",
+        author=dolt.author_for_user(reviewer),
+        user=reviewer,
+    )

@@ -78,9 +78,11 @@ class IsStaff(permissions.BasePermission):
 
 def actor_for(request) -> str:
     """The block_history actor for a request."""
+    from blocks.services import staff_actor
+
     if is_agent(request):
         return request.user.actor
-    return f"staff:{request.user.get_username()}"
+    return staff_actor(request.user)
 
 
 class AgentKeyRateThrottle(throttling.SimpleRateThrottle):

@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from blocks.exceptions import BlockError
+from youlab.errors import ServiceError
 
 
 class ApiError(exceptions.APIException):
@@ -55,7 +55,7 @@ def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: map every known error to the shared shape."""
     if isinstance(exc, ApiError):
         return error_response(exc.error_code, exc.message, exc.status_code, exc.details)
-    if isinstance(exc, BlockError):
+    if isinstance(exc, ServiceError):
         return error_response(exc.code, exc.message, exc.status, exc.details)
     edit_error = _edit_error_class()
     if edit_error and isinstance(exc, edit_error):

@@ -1,0 +1,296 @@
+"""The review workflow: agents propose, staff approve (maybe after editing) or reject.
+
+Every decision is one unit of work (`dolt.atomic()`, retried on Dolt's 1213 by
+`dolt.retry_on_conflict`) that writes the block through blocks.services (one version, one
+block_history row linked to the diff), marks the diff, and ends in one Dolt commit authored by
+the reviewer. Proposals make no Dolt commit of their own: they are drafts until decided.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from blocks import services as block_services
+from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
+from blocks.models import Block, OwnerType
+from youlab import dolt
+
+from . import edits
+from .exceptions import DiffNotFound, DiffNotPending, IdempotencyKeyReused, ReasonRequired, VersionMismatch
+from .models import DiffStatus, Operation, PendingDiff
+
+MAX_REASONING_LENGTH = 20_000
+MAX_AGENT_ID_LENGTH = 255
+DECIDABLE = (DiffStatus.PENDING,)
+
+
+def request_fingerprint(payload: dict) -> str:
+    """A stable hash of a proposal request, to tell an idempotent replay from key reuse."""
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _live_block(owner_type, owner_id, label) -> Block | None:
+    return Block.objects.filter(
+        owner_type=owner_type, owner_id=owner_id, label=label, deleted_at__isnull=True
+    ).first()
+
+
+# --- propose ------------------------------------------------------------------------------------
+
+
+def propose_diff(
+    *,
+    owner_id: str,
+    label: str,
+    operation: str,
+    arguments: dict,
+    owner_type: str = OwnerType.USER,
+    reasoning: str = "",
+    agent_key_name: str = "",
+    agent_id: str = "",
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
+) -> tuple[PendingDiff, bool]:
+    """Validate an agent's proposed edit and store it as a pending diff.
+
+    `operation`/`arguments` are canonical (the API edge maps aliases with
+    edits.normalize_operation). Returns (diff, created): with an `idempotency_key` already used
+    by this agent key for the same request, the first diff is returned with created=False.
+    """
+    block_services.validate_owner_id(owner_id)
+    block_services.validate_label(label)
+    if not isinstance(reasoning, str) or len(reasoning) > MAX_REASONING_LENGTH:
+        raise InvalidBlockInput(f"reasoning must be text of at most {MAX_REASONING_LENGTH} characters")
+    if len(agent_id) > MAX_AGENT_ID_LENGTH:
+        raise InvalidBlockInput(f"agent_id must be at most {MAX_AGENT_ID_LENGTH} characters")
+
+    if idempotency_key:
+        replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, False
+
+    block = _live_block(owner_type, owner_id, label)
+    if operation == Operation.CREATE:
+        if block is not None:
+            raise BlockExists(
+                f"block {label!r} already exists; propose a change to it instead",
+                details={"version": block.version},
+            )
+        current = ""
+    else:
+        if block is None:
+            raise BlockNotFound(f"no block {label!r} for {owner_id!r}")
+        if block.read_only:
+            raise BlockReadOnly(f"block {label!r} is read-only")
+        if expected_version is not None and block.version != expected_version:
+            raise VersionMismatch(
+                f"block is at version {block.version}, not {expected_version}",
+                details={"current_version": block.version},
+            )
+        current = block.content
+
+    proposed = edits.apply_operation(current if block else None, operation, arguments)
+    char_limit = arguments.get("char_limit") if operation == Operation.CREATE else block.char_limit
+    block_services.check_char_limit(proposed, char_limit)
+
+    diff = PendingDiff(
+        owner_type=owner_type,
+        owner_id=owner_id,
+        label=label,
+        block=block,
+        operation=operation,
+        arguments=arguments,
+        proposed_content=proposed,
+        preview=edits.unified_diff(current, proposed, label),
+        base_version=block.version if block else None,
+        reasoning=reasoning,
+        agent_key_name=agent_key_name,
+        agent_id=agent_id,
+        idempotency_key=idempotency_key or None,
+        request_fingerprint=fingerprint,
+    )
+    try:
+        dolt.retry_on_conflict(diff.save, force_insert=True)
+    except IntegrityError:
+        # Two requests with one Idempotency-Key raced; the first one's diff answers both.
+        if idempotency_key:
+            replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay, False
+        raise
+    return diff, True
+
+
+def _idempotent_replay(agent_key_name, idempotency_key, fingerprint) -> PendingDiff | None:
+    existing = PendingDiff.objects.filter(
+        agent_key_name=agent_key_name, idempotency_key=idempotency_key
+    ).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request",
+            details={"diff_id": str(existing.pk)},
+        )
+    return existing
+
+
+def remember_response(diff: PendingDiff, body: dict):
+    """Keep the first answer to a proposal, so an idempotent replay returns it unchanged."""
+    PendingDiff.objects.filter(pk=diff.pk, response_body__isnull=True).update(response_body=body)
+
+
+# --- decide -------------------------------------------------------------------------------------
+
+
+def _get_for_decision(diff_id) -> PendingDiff:
+    diff = PendingDiff.objects.select_related("block").filter(pk=diff_id).first()
+    if diff is None:
+        raise DiffNotFound(f"no diff {diff_id}")
+    if diff.status not in DECIDABLE:
+        raise DiffNotPending(
+            f"diff is {diff.status}; only pending diffs can be decided",
+            details={"status": diff.status},
+        )
+    return diff
+
+
+def _mark_conflict(diff: PendingDiff, reason: str, reviewer) -> PendingDiff:
+    diff.status = DiffStatus.CONFLICT
+    diff.conflict_reason = reason
+    diff.reviewer = reviewer
+    diff.reviewed_at = timezone.now()
+    diff.updated_at = diff.reviewed_at
+    diff.save(update_fields=["status", "conflict_reason", "reviewer", "reviewed_at", "updated_at"])
+    dolt.commit_on_success(
+        f"Conflict on diff {diff.pk}: {diff.owner_id}/{diff.label}: {reason}",
+        dolt.author_for_user(reviewer),
+    )
+    return diff
+
+
+def approve_diff(diff_id, *, reviewer, edited_content: str | None = None, note: str = "") -> PendingDiff:
+    """Apply a pending diff to the block's current content.
+
+    When the block moved on since the proposal, the operation is re-applied to the new content
+    (a rebase) if it still applies; otherwise the diff becomes `conflict` with the reason and
+    the block is untouched. `edited_content` (edit-and-approve) replaces the proposed text.
+    Raises OverCharLimit (nothing written) when the result does not fit the block.
+    """
+
+    def unit():
+        with dolt.atomic():
+            diff = _get_for_decision(diff_id)
+            if diff.operation == Operation.CREATE:
+                return _approve_create(diff, reviewer, edited_content, note)
+
+            block = Block.objects.filter(pk=diff.block_id).first()
+            if block is None or block.is_deleted:
+                return _mark_conflict(diff, "the block was deleted after the proposal", reviewer)
+            if edited_content is not None:
+                new_content = edited_content
+            elif block.version == diff.base_version:
+                new_content = diff.proposed_content
+            else:
+                try:
+                    new_content = edits.apply_operation(block.content, diff.operation, diff.arguments)
+                except edits.EditError as exc:
+                    return _mark_conflict(
+                        diff,
+                        f"block changed from version {diff.base_version} to {block.version} "
+                        f"and the edit no longer applies: {exc.message}",
+                        reviewer,
+                    )
+            block = block_services.update_block_content(
+                block,
+                new_content,
+                actor=block_services.staff_actor(reviewer),
+                reason=_approval_reason(diff, reviewer, edited_content is not None, block.version),
+                expected_version=block.version,
+                user=reviewer,
+                diff_id=diff.pk,
+                dolt_commit=False,
+            )
+            return _mark_approved(diff, block, reviewer, note)
+
+    return dolt.retry_on_conflict(unit)
+
+
+def _approval_reason(diff, reviewer, edited: bool, from_version) -> str:
+    how = "edited and approved" if edited else "approved"
+    rebased = (
+        f", rebased from v{diff.base_version}"
+        if not edited and diff.base_version is not None and diff.base_version != from_version
+        else ""
+    )
+    return f"Diff {diff.pk} ({diff.operation}) {how} by {reviewer.get_username()}{rebased}"
+
+
+def _approve_create(diff, reviewer, edited_content, note) -> PendingDiff:
+    if _live_block(diff.owner_type, diff.owner_id, diff.label) is not None:
+        return _mark_conflict(diff, "a block with this label was created in the meantime", reviewer)
+    content = edited_content if edited_content is not None else diff.proposed_content
+    block = block_services.create_block(
+        owner_type=diff.owner_type,
+        owner_id=diff.owner_id,
+        label=diff.label,
+        content=content,
+        description=diff.arguments.get("description", ""),
+        char_limit=diff.arguments.get("char_limit"),
+        actor=block_services.staff_actor(reviewer),
+        reason=_approval_reason(diff, reviewer, edited_content is not None, None),
+        user=reviewer,
+        diff_id=diff.pk,
+        dolt_commit=False,
+    )
+    return _mark_approved(diff, block, reviewer, note)
+
+
+def _mark_approved(diff, block, reviewer, note) -> PendingDiff:
+    now = timezone.now()
+    diff.status = DiffStatus.APPROVED
+    diff.block = block
+    diff.reviewer = reviewer
+    diff.reviewed_at = now
+    diff.updated_at = now
+    diff.review_note = note
+    diff.applied_version = block.version
+    diff.save(update_fields=[
+        "status", "block", "reviewer", "reviewed_at", "updated_at", "review_note", "applied_version",
+    ])
+    dolt.commit_on_success(
+        f"Approve diff {diff.pk}: {block.owner_display}/{block.label} v{block.version}",
+        dolt.author_for_user(reviewer),
+    )
+    return diff
+
+
+def reject_diff(diff_id, *, reviewer, reason: str) -> PendingDiff:
+    """Reject a pending diff with the reviewer's reason; the block is untouched."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired("a reason is required to reject a diff")
+
+    def unit():
+        with dolt.atomic():
+            diff = _get_for_decision(diff_id)
+            now = timezone.now()
+            diff.status = DiffStatus.REJECTED
+            diff.reviewer = reviewer
+            diff.reviewed_at = now
+            diff.updated_at = now
+            diff.review_note = reason.strip()
+            diff.save(update_fields=["status", "reviewer", "reviewed_at", "updated_at", "review_note"])
+            dolt.commit_on_success(
+                f"Reject diff {diff.pk}: {diff.owner_id}/{diff.label}: {diff.review_note}",
+                dolt.author_for_user(reviewer),
+            )
+            return diff
+
+    return dolt.retry_on_conflict(unit)
+

@@ -1,0 +1,15 @@
+from diffs import services
+
+
+def propose(block, operation, reasoning="because", agent="tutor", **arguments):
+    diff, _ = services.propose_diff(
+        owner_type=block.owner_type,
+        owner_id=block.owner_id,
+        label=block.label,
+        operation=operation,
+        arguments=arguments,
+        reasoning=reasoning,
+        agent_key_name=agent,
+        agent_id=f"agent-{agent}",
+    )
+    return diff

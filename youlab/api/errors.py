@@ -59,7 +59,7 @@ def exception_handler(exc, context):
         return error_response(exc.code, exc.message, exc.status, exc.details)
     edit_error = _edit_error_class()
     if edit_error and isinstance(exc, edit_error):
-        return error_response(exc.code, exc.message, status.HTTP_400_BAD_REQUEST, exc.details)
+        return error_response(exc.code, exc.message, exc.status, exc.details)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, DjangoPermissionDenied):

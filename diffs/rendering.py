@@ -1,0 +1,231 @@
+"""Side-by-side HTML diff rows for the admin (design.md §6), pure Python on top of difflib.
+
+`side_by_side(old, new)` gives one `Row` per displayed line pair; `collapse(rows)` folds long
+unchanged stretches into "skip" rows so a 290 KB block shows only what changed. All text is
+HTML-escaped here; the only markup produced is <del>/<ins> around changed words (and a visible
+line-ending mark when only the line ending differs). The html fields are `Html` strings, which
+Django templates (and markupsafe) render without escaping them again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .edits import split_lines
+
+EQUAL, REPLACE, INSERT, DELETE, SKIP = "equal", "replace", "insert", "delete", "skip"
+
+# Word-level diffs are quadratic in the worst case: past this many (tokens x tokens) in the
+# part of a line pair that differs, the whole differing part is marked instead.
+MAX_INTRALINE_WORK = 250_000
+
+# Characters of scripts written without spaces become tokens of their own (so one changed
+# character in a Chinese sentence does not mark the whole sentence).
+_UNSPACED = (
+    "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff"  # radicals, kana, bopomofo
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # CJK ideographs
+)
+_TOKEN = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|\s+|.", re.DOTALL)
+_WORD_START = re.compile(rf"[^\W{_UNSPACED}]")
+_ZWJ = "\u200d"
+
+
+class Html(str):
+    """Text that is already safe HTML (the `__html__` protocol Django and markupsafe honour)."""
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line pair. Numbers are 1-based, None where a side has no line.
+
+    A "skip" row stands for `skipped` unchanged lines starting at left_no/right_no.
+    """
+
+    kind: str
+    left_no: int | None
+    left_html: Html
+    right_no: int | None
+    right_html: Html
+    skipped: int = 0
+
+
+_EMPTY = Html("")
+
+
+def side_by_side(old: str, new: str) -> list[Row]:
+    """Every line of both texts, aligned; replaced lines are paired in order and word-diffed."""
+    a, b = split_lines(old), split_lines(new)
+    rows: list[Row] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
+        if tag == "equal":
+            rows.extend(
+                Row(EQUAL, i + 1, _escape_line(a[i]), j + 1, _escape_line(b[j]))
+                for i, j in zip(range(i1, i2), range(j1, j2))
+            )
+            continue
+        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(paired):
+            left, right = word_diff(a[i1 + k], b[j1 + k])
+            rows.append(Row(REPLACE, i1 + k + 1, left, j1 + k + 1, right))
+        rows.extend(Row(DELETE, i + 1, _escape_line(a[i]), None, _EMPTY)
+                    for i in range(i1 + paired, i2))
+        rows.extend(Row(INSERT, None, _EMPTY, j + 1, _escape_line(b[j]))
+                    for j in range(j1 + paired, j2))
+    return rows
+
+
+def collapse(rows: list[Row], context: int = 3) -> list[Row]:
+    """Fold each run of equal rows to `context` rows either side of a change.
+
+    A run is folded only when that hides more than one line (a skip row is a line too).
+    """
+    result: list[Row] = []
+    start = 0
+    while start < len(rows):
+        if rows[start].kind != EQUAL:
+            result.append(rows[start])
+            start += 1
+            continue
+        end = start
+        while end < len(rows) and rows[end].kind == EQUAL:
+            end += 1
+        keep_head = context if start > 0 else 0
+        keep_tail = context if end < len(rows) else 0
+        if end - start - keep_head - keep_tail > 1:
+            first_hidden = rows[start + keep_head]
+            result.extend(rows[start:start + keep_head])
+            result.append(Row(SKIP, first_hidden.left_no, _EMPTY, first_hidden.right_no, _EMPTY,
+                              skipped=end - start - keep_head - keep_tail))
+            result.extend(rows[end - keep_tail:end])
+        else:
+            result.extend(rows[start:end])
+        start = end
+    return result
+
+
+def word_diff(old_line: str, new_line: str) -> tuple[Html, Html]:
+    """Both lines as HTML, changed words in <del> (left) and <ins> (right)."""
+    old_text, old_eol = _split_eol(old_line)
+    new_text, new_eol = _split_eol(new_line)
+    a, b = tokenize(old_text), tokenize(new_text)
+
+    # Most edits touch a few words of a line: diff only what lies between the common ends.
+    prefix = 0
+    while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(a), len(b)) - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    mid_a, mid_b = a[prefix:len(a) - suffix], b[prefix:len(b) - suffix]
+
+    left, right = [_escape_tokens(a[:prefix])], [_escape_tokens(b[:prefix])]
+    if len(mid_a) * len(mid_b) > MAX_INTRALINE_WORK:
+        left.append(_mark("del", mid_a))
+        right.append(_mark("ins", mid_b))
+    else:
+        matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+        for tag, i1, i2, j1, j2 in _merge_small_equalities(matcher.get_opcodes(), mid_a, mid_b):
+            if tag == "equal":
+                left.append(_escape_tokens(mid_a[i1:i2]))
+                right.append(_escape_tokens(mid_b[j1:j2]))
+            else:
+                left.append(_mark("del", mid_a[i1:i2]))
+                right.append(_mark("ins", mid_b[j1:j2]))
+    left.append(_escape_tokens(a[len(a) - suffix:]))
+    right.append(_escape_tokens(b[len(b) - suffix:]))
+
+    if old_eol != new_eol:
+        left.append(_mark("del", [_EOL_SYMBOLS[old_eol]]))
+        right.append(_mark("ins", [_EOL_SYMBOLS[new_eol]]))
+    return Html("".join(left)), Html("".join(right))
+
+
+def _merge_small_equalities(opcodes, a, b):
+    """Fold an unchanged stretch between two changes into them when it is no longer (in
+    characters) than either change: "<del>a</del> <del>b</del>", or one letter that happens to
+    match inside a rewritten line, reads worse than a single change."""
+    def size(op):
+        _, i1, i2, j1, j2 = op
+        return max(sum(map(len, a[i1:i2])), sum(map(len, b[j1:j2])))
+
+    merged = []
+    last = len(opcodes) - 1
+    for k, op in enumerate(opcodes):
+        tag, i1, i2, j1, j2 = op
+        # Equal opcodes never follow each other, so an inner one sits between two changes.
+        changed = tag != "equal" or (
+            0 < k < last and size(op) <= min(size(merged[-1]), size(opcodes[k + 1]))
+        )
+        if changed and merged and merged[-1][0] == "replace":
+            merged[-1] = ("replace", merged[-1][1], i2, merged[-1][3], j2)
+        else:
+            merged.append(("replace" if changed else "equal", i1, i2, j1, j2))
+    return merged
+
+
+def tokenize(text: str) -> list[str]:
+    """Words, runs of whitespace and single other characters, never splitting what renders as
+    one character: combining marks, emoji ZWJ sequences, skin tones and flags stay together."""
+    if text.isascii():  # nothing to glue (and the common case, so worth the shortcut)
+        return _TOKEN.findall(text)
+    tokens: list[str] = []
+    for token in _TOKEN.findall(text):
+        if tokens and (_continues(token[0]) or tokens[-1].endswith(_ZWJ)
+                       or _completes_flag(tokens[-1], token)
+                       # two word tokens in a row were split by a mark: one word again
+                       or (_WORD_START.match(token) and _WORD_START.match(tokens[-1]))):
+            tokens[-1] += token
+        else:
+            tokens.append(token)
+    return tokens
+
+
+def _continues(char: str) -> bool:
+    """Does `char` belong to the character before it (a mark, joiner, selector, modifier)?"""
+    return (
+        unicodedata.category(char).startswith("M")
+        or char == _ZWJ
+        or "\U0001f3fb" <= char <= "\U0001f3ff"  # skin tones
+        or "\U000e0020" <= char <= "\U000e007f"  # tag characters (subdivision flags)
+    )
+
+
+def _is_regional(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def _completes_flag(previous: str, token: str) -> bool:
+    # A flag is a pair of regional indicators; a third one starts the next flag.
+    return len(previous) == 1 and _is_regional(previous) and _is_regional(token[0])
+
+
+_EOL_SYMBOLS = {"\r\n": "␍␊", "\n": "␊", "": ""}
+
+
+def _split_eol(line: str) -> tuple[str, str]:
+    for eol in ("\r\n", "\n"):
+        if line.endswith(eol):
+            return line[:-len(eol)], eol
+    return line, ""
+
+
+def _escape_line(line: str) -> Html:
+    return Html(html.escape(_split_eol(line)[0]))
+
+
+def _escape_tokens(tokens: list[str]) -> str:
+    return html.escape("".join(tokens))
+
+
+def _mark(tag: str, tokens: list[str]) -> str:
+    text = "".join(tokens)
+    return f"<{tag}>{html.escape(text)}</{tag}>" if text else ""

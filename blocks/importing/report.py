@@ -1,0 +1,204 @@
+"""What an import did (or, in a dry run, would do): per-item entries, counts and a summary table.
+
+The importer core fills an ``ImportReport``; the management commands print ``format_summary``
+and write ``to_dict()`` as the ``--report`` JSON. In a dry run the actions mean "would be"
+(the report's ``dry_run`` says so); they are not renamed, so a dry run and the real run that
+follows produce comparable reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+CREATED = "created"
+UPDATED = "updated"  # an existing block got new versions (or merged metadata)
+UNCHANGED = "unchanged"
+SKIPPED = "skipped"  # the reader or the core would not import it (invalid, out of scope ...)
+FAILED = "failed"  # the database refused it; the rest of the run went on
+NOTED = "noted"  # a reader's remark about something it did import (SkippedRecord kind "note")
+ACTIONS = (CREATED, UPDATED, UNCHANGED, SKIPPED, FAILED)
+
+# Kinds the summary table always shows, in this order; any other kind (agent, file, row ...)
+# comes after them.
+MAIN_KINDS = ("learner", "block", "version", "diff")
+NOTE_KIND = "note"
+
+
+@dataclass
+class ReportItem:
+    """One learner, block, diff or skipped source item, and what happened to it."""
+
+    kind: str
+    key: str
+    action: str
+    reason: str = ""
+    source: str = ""
+    source_key: str = ""
+    versions_added: int = 0  # blocks: history rows written (or, in a dry run, to be written)
+    versions_unchanged: int = 0  # blocks: source versions already present
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ImportReport:
+    source: str
+    dry_run: bool = False
+    history: bool = True
+    branch: str | None = None
+    only_user: str | None = None
+    records_seen: int = 0
+    items: list[ReportItem] = field(default_factory=list)
+    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    commit_hash: str | None = None
+    diff_summary: list[dict] | None = None
+    merged: bool = False
+    merge_hash: str | None = None
+    merge_error: str | None = None
+    aborted: str | None = None  # why the run stopped early (the source could not be read on)
+    notes: list[str] = field(default_factory=list)  # run-level remarks (branch planned on main ...)
+    started_at: datetime = field(default_factory=timezone.now)
+    finished_at: datetime | None = None
+
+    def add(self, item: ReportItem) -> None:
+        self.items.append(item)
+        self.counts[item.kind][item.action] += 1
+        if item.kind == "block":
+            self.counts["version"][CREATED] += item.versions_added
+            self.counts["version"][UNCHANGED] += item.versions_unchanged
+
+    def count(self, kind: str, action: str) -> int:
+        return self.counts.get(kind, Counter())[action]
+
+    def items_with(self, action: str, kind: str | None = None) -> list[ReportItem]:
+        return [i for i in self.items if i.action == action and (kind is None or i.kind == kind)]
+
+    @property
+    def failed(self) -> list[ReportItem]:
+        return self.items_with(FAILED)
+
+    def reasons(self, action: str) -> Counter:
+        """How many items had each reason, for one action (skipped reasons grouped)."""
+        return Counter(f"{i.reason} ({i.kind})" for i in self.items if i.action == action)
+
+    def warning_counts(self) -> Counter:
+        # Warnings read "<category>: <details>"; group by category.
+        return Counter(w.split(":", 1)[0] for i in self.items for w in i.warnings)
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value):
+            return value.isoformat() if value else None
+
+        return {
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "history": self.history,
+            "branch": self.branch,
+            "only_user": self.only_user,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "records": self.records_seen,
+            "counts": {kind: dict(c) for kind, c in self.counts.items()},
+            "skipped_reasons": dict(self.reasons(SKIPPED)),
+            "warnings": dict(self.warning_counts()),
+            "commit": self.commit_hash,
+            "diff_summary": self.diff_summary,
+            "merged": self.merged,
+            "merge_commit": self.merge_hash,
+            "merge_error": self.merge_error,
+            "aborted": self.aborted,
+            "notes": self.notes,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(
+            json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
+            encoding="utf-8",
+        )
+
+
+# --- the summary table ---------------------------------------------------------------------
+
+
+def _plural(kind: str) -> str:
+    return kind if kind.endswith("s") else f"{kind}s"
+
+
+def format_summary(report: ImportReport, *, max_reasons: int = 20) -> str:
+    """A plain-text summary: counts per kind and action, then skipped/failed reasons grouped."""
+    title = f"Import {report.source}"
+    if report.branch:
+        title += f" on branch {report.branch}"
+    if report.dry_run:
+        title += " (dry run: nothing was written; counts say what would happen)"
+    lines = [title, ""]
+
+    others = sorted(k for k in report.counts if k not in MAIN_KINDS + (NOTE_KIND,))
+    kinds = list(MAIN_KINDS) + others
+    # Not every action applies to every kind: versions and diffs are never "updated", and an
+    # agent or file the reader passed over is only ever skipped.
+    header = f"{'':<12}" + "".join(f"{a:>11}" for a in ACTIONS)
+    lines.append(header)
+    for kind in kinds:
+        counts = report.counts.get(kind, Counter())
+        cells = []
+        for action in ACTIONS:
+            applies = (
+                (kind in ("learner", "block"))
+                or (kind == "diff" and action != UPDATED)
+                or (kind == "version" and action in (CREATED, UNCHANGED))
+                or (kind not in MAIN_KINDS and action == SKIPPED)
+            )
+            cells.append(f"{counts[action] if applies else '-':>11}")
+        lines.append(f"{_plural(kind):<12}" + "".join(cells))
+
+    for action, heading in ((SKIPPED, "Skipped, by reason"), (FAILED, "Failed, by reason")):
+        reasons = report.reasons(action)
+        if reasons:
+            lines += ["", f"{heading}:"]
+            for reason, n in reasons.most_common(max_reasons):
+                lines.append(f"  {n:>6}  {reason}")
+            if len(reasons) > max_reasons:
+                lines.append(f"  ... {len(reasons) - max_reasons} more (see --report)")
+    warnings = report.warning_counts()
+    if warnings:
+        lines += ["", "Warnings (kept as imported):"]
+        for category, n in warnings.most_common():
+            lines.append(f"  {n:>6}  {category}")
+    noted = report.count(NOTE_KIND, NOTED)
+    if noted:
+        lines += ["", f"Reader notes: {noted} (see --report)"]
+    for note in report.notes:
+        lines.append(f"Note: {note}")
+
+    lines.append("")
+    if report.aborted:
+        lines.append(f"ABORTED: {report.aborted}")
+    if report.dry_run:
+        lines.append("Dolt: dry run, no commit.")
+    elif report.commit_hash:
+        lines.append(f"Dolt commit {report.commit_hash} on {report.branch or 'main'}.")
+    else:
+        lines.append("Dolt: nothing new to commit.")
+    if report.diff_summary is not None:
+        changes = ", ".join(
+            f"{d['table']} +{d.get('added', 0)} ~{d.get('modified', 0)} -{d.get('removed', 0)}"
+            for d in report.diff_summary
+        ) or "no differences"
+        lines.append(f"Branch {report.branch} vs main: {changes}.")
+    if report.merged:
+        merge = report.merge_hash or "already up to date"
+        lines.append(f"Merged {report.branch} into main ({merge}).")
+    if report.merge_error:
+        lines.append(f"MERGE FAILED: {report.merge_error}")
+    return "\n".join(lines)

@@ -6,6 +6,12 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
+# Identifiers (owner ids, labels) compare exactly: the database default utf8mb4_0900_ai_ci would
+# make "Café" and "cafe" (or NFC and NFD spellings, which v1 kept as different files) one block,
+# and Dolt 2.2 applies that collation inconsistently to IN lookups. Free text keeps ai_ci.
+IDENTIFIER_COLLATION = "utf8mb4_0900_bin"
+
+
 class OwnerType(models.TextChoices):
     USER = "user", "Learner"
     SHARED = "shared", "Shared namespace"
@@ -52,9 +58,11 @@ class Block(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner_type = models.CharField(max_length=16, choices=OwnerType.choices, default=OwnerType.USER)
     owner_id = models.CharField(
-        max_length=255, help_text="The learner's OpenWebUI user id, or the shared namespace."
+        max_length=255,
+        db_collation=IDENTIFIER_COLLATION,
+        help_text="The learner's OpenWebUI user id, or the shared namespace.",
     )
-    label = models.CharField(max_length=255)
+    label = models.CharField(max_length=255, db_collation=IDENTIFIER_COLLATION)
     content = models.TextField(blank=True, default="")  # LONGTEXT on MySQL/Dolt
     description = models.TextField(blank=True, default="")
     char_limit = models.PositiveIntegerField(

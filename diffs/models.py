@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from blocks.models import OwnerType
+from blocks.models import IDENTIFIER_COLLATION, OwnerType
 
 
 class Operation(models.TextChoices):
@@ -29,8 +29,8 @@ class PendingDiff(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The target. `block` is empty for a `create` proposal until it is approved.
     owner_type = models.CharField(max_length=16, choices=OwnerType.choices, default=OwnerType.USER)
-    owner_id = models.CharField(max_length=255)
-    label = models.CharField(max_length=255)
+    owner_id = models.CharField(max_length=255, db_collation=IDENTIFIER_COLLATION)
+    label = models.CharField(max_length=255, db_collation=IDENTIFIER_COLLATION)
     block = models.ForeignKey(
         "blocks.Block", null=True, blank=True, on_delete=models.SET_NULL, related_name="diffs"
     )

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -78,7 +77,7 @@ _INSERT_ROWS = 500  # rows per INSERT statement
 _INSERT_CHARS = 8_000_000  # ... or fewer, for big contents (290 KB v1 blocks)
 _MAX_CHAR_LIMIT = 2**31 - 1
 _MOVED_ON_ATTEMPTS = 3
-_LOOKUP_OWNERS = 50  # owners per lookup query (Dolt slows down on long OR lists)
+_LOOKUP_OWNERS = 500  # owners per lookup query
 _PROGRESS_EVERY = 1000  # records between progress calls when no batch is written
 
 ProgressCallback = Callable[[ImportReport], None]
@@ -186,14 +185,10 @@ def _merge(report: ImportReport, branch: str, author: str) -> None:
 # --- identity and validation ------------------------------------------------------------------
 
 
-def _fold(text: str) -> str:
-    """Approximates utf8mb4_0900_ai_ci equality (case- and accent-insensitive) in Python."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 def _identity(owner_type: str, owner_id: str, label: str) -> tuple[str, str, str]:
-    return owner_type, _fold(owner_id), _fold(label)
+    # Owner ids and labels use a binary collation (blocks.models.IDENTIFIER_COLLATION), so the
+    # database and Python agree on what "the same block" is.
+    return owner_type, owner_id, label
 
 
 def _display(owner_type: str, owner_id: str, label: str) -> str:
@@ -264,19 +259,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and timezone.is_naive(value):
         return timezone.make_aware(value, dt_timezone.utc)
     return value
-
-
-def _any_of(conditions: Iterable[Q]) -> Q:
-    """OR of equality conditions.
-
-    Not `__in`: Dolt 2.2.0 compares `col IN (...)` byte-wise unless an index serves it (and a
-    one-element IN never honours the collation), while `col = ...` always honours it, as the
-    unique key does.
-    """
-    combined = Q(pk__in=[])
-    for condition in conditions:
-        combined |= condition
-    return combined
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -805,7 +787,7 @@ class _Importer:
         ))
 
     def _learner(self, user_id: str) -> _Learner:
-        key = _fold(user_id)
+        key = user_id
         if key not in self.learners:
             self.learners[key] = _Learner(user_id=user_id)
         return self.learners[key]
@@ -904,15 +886,6 @@ class _Importer:
             action=UNCHANGED, source=record.source, source_key=record.source_key,
         )
         owner = (record.owner_type, record.owner_id)
-        if state is not None and (state.owner_id, state.label) != (record.owner_id, record.label):
-            item.action = SKIPPED
-            item.reason = (
-                "conflicts with an existing block spelled differently "
-                "(owner ids and labels compare case- and accent-insensitively)"
-            )
-            existing = _display(state.owner_type, state.owner_id, state.label)
-            item.warnings.append(f"existing block: {existing}")
-            return _Outcome(item=item, owner=owner)
         versions = _source_versions(record, history=self.history, now=now)
         if state is None:
             outcome = _plan_new_block(record, versions, item)
@@ -922,18 +895,16 @@ class _Importer:
         return outcome
 
     def _load_states(self, targets: list[tuple[str, str, str]], with_keys: set[tuple]) -> dict:
-        """Current blocks for these (owner_type, owner_id, label), keyed by folded identity."""
+        """Current blocks for these (owner_type, owner_id, label), keyed by identity."""
         wanted = {_identity(*t) for t in targets}
         states: dict[tuple, _BlockState] = {}
-        # Fetch the owners' blocks (the database's collation decides which owners match; a
-        # short OR on the unique key's prefix is what Dolt serves fastest) and keep the wanted
-        # labels, compared by folded identity.
+        # Fetch the owners' blocks (the unique key's prefix) and keep the wanted labels.
         owners = sorted({(owner_type, owner_id) for owner_type, owner_id, _ in targets})
         for start in range(0, len(owners), _LOOKUP_OWNERS):
-            condition = _any_of(
-                Q(owner_type=owner_type, owner_id=owner_id)
-                for owner_type, owner_id in owners[start : start + _LOOKUP_OWNERS]
-            )
+            chunk = owners[start : start + _LOOKUP_OWNERS]
+            condition = Q(pk__in=[])
+            for owner_type in {t for t, _ in chunk}:
+                condition |= Q(owner_type=owner_type, owner_id__in=[o for t, o in chunk if t == owner_type])
             for block in Block.objects.filter(condition):
                 key = _identity(block.owner_type, block.owner_id, block.label)
                 if key in wanted:
@@ -975,14 +946,12 @@ class _Importer:
         user_ids = sorted(unknown)
         found = set()
         for start in range(0, len(user_ids), _LOOKUP_OWNERS):
-            condition = _any_of(
-                Q(owner_type=OwnerType.USER, owner_id=user_id)
-                for user_id in user_ids[start : start + _LOOKUP_OWNERS]
-            )
-            owner_ids = Block.objects.filter(condition).values_list("owner_id", flat=True)
-            found |= {_fold(owner_id) for owner_id in owner_ids.distinct()}
+            owner_ids = Block.objects.filter(
+                owner_type=OwnerType.USER, owner_id__in=user_ids[start : start + _LOOKUP_OWNERS]
+            ).values_list("owner_id", flat=True)
+            found |= set(owner_ids.distinct())
         for learner in unknown.values():
-            learner.existed = _fold(learner.user_id) in found
+            learner.existed = learner.user_id in found
 
     def _report_learners(self) -> None:
         self._look_up_learners()

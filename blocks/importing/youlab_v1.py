@@ -280,7 +280,7 @@ def _current_key(path: str, content: str) -> str:
 
 
 def _collation_key(label: str) -> str:
-    """Roughly how utf8mb4_0900_ai_ci compares labels: no case, no accents, NFC = NFD."""
+    """Labels a person would read as the same: no case, no accents, NFC = NFD."""
     decomposed = unicodedata.normalize("NFKD", label)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -542,8 +542,8 @@ class _LearnerReader:
                 self.notes.append(SkippedRecord(
                     "note",
                     same[0].source_key,
-                    f"labels {shown} differ only by case, accents or Unicode normalisation; the "
-                    "database collation (utf8mb4_0900_ai_ci) may treat them as one label",
+                    f"labels {shown} differ only by case, accents or Unicode normalisation; "
+                    "they stay separate blocks, as they were separate files in v1",
                     SOURCE,
                 ))
 

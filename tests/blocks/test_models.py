@@ -107,8 +107,20 @@ def test_icontains_is_case_insensitive_on_dolt():
     make_block(owner_id="learner-x", label="student", content="Loves ÉCRITURE and Chess")
     assert Block.objects.filter(content__icontains="chess").count() == 1
     assert Block.objects.filter(content__icontains="LOVES").count() == 1
-    assert Block.objects.filter(label__iexact="STUDENT").count() == 1
     assert Block.objects.filter(content__icontains="écriture").count() == 1
+    assert Block.objects.filter(description__icontains="").count() == 1
+
+
+def test_identifiers_compare_exactly_not_by_collation():
+    # v1 kept "Café"/"cafe" and NFC/NFD spellings as different files: they stay different blocks.
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    for label in ["cafe", "Cafe", nfc, nfd]:
+        make_block(owner_id="learner-y", label=label)
+    assert Block.objects.filter(owner_id="learner-y").count() == 4
+    assert Block.objects.filter(label="cafe").count() == 1
+    assert Block.objects.filter(label__in=["cafe"]).count() == 1
+    assert Block.objects.filter(label__in=[nfd, "Cafe"]).count() == 2
+    assert Block.objects.filter(owner_id="LEARNER-Y").count() == 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -454,17 +454,17 @@ def test_an_item_the_database_refuses_fails_alone_and_leaves_nothing_half_writte
 
 
 @pytest.mark.django_db
-def test_a_label_equal_under_the_database_collation_is_skipped_not_merged():
-    make_block(owner_id="learner-1", label="Café")
-    report = run([block(label="cafe")])
-    entry = item(report, "block", "learner-1/cafe")
-    assert entry.action == SKIPPED and "case- and accent-insensitively" in entry.reason
-    assert entry.warnings == ["existing block: learner-1/Café"]
-    # Owner ids too (they are found with `=`, which honours the collation; Dolt's IN does not).
-    make_block(owner_id="Learner-9", label="student")
-    report = run([block(owner_id="learner-9")])
-    assert item(report, "block", "learner-9/student").action == SKIPPED
-    assert Block.objects.count() == 2
+def test_labels_and_owners_spelled_differently_are_different_blocks():
+    # v1 kept "Café"/"cafe" (and NFC/NFD spellings) as different files; so do we.
+    make_block(owner_id="learner-1", label="Café", content="accented")
+    report = run([block(label="cafe", content="plain"), block(label="cafe\u0301", content="nfd")])
+    assert item(report, "block", "learner-1/cafe").action == CREATED
+    assert item(report, "block", "learner-1/cafe\u0301").action == CREATED
+    make_block(owner_id="Learner-9", label="student", content="upper")
+    report = run([block(owner_id="learner-9", content="lower")])
+    assert item(report, "block", "learner-9/student").action == CREATED
+    assert Block.objects.get(owner_id="learner-1", label="Café").content == "accented"
+    assert Block.objects.count() == 5
 
 
 @pytest.mark.django_db

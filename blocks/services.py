@@ -70,8 +70,9 @@ def _stamp_history(block: Block, *, actor: str, reason: str, diff_id=None, user=
     block._change_reason = reason
     block._history_diff_id = diff_id
     block._history_import_key = import_key
-    if user is not None:
-        block._history_user = user
+    # Always set: otherwise simple-history's middleware offers request.user, which for an
+    # agent request is not a Django user.
+    block._history_user = user
     if date is not None:
         block._history_date = date
 

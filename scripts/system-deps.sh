@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the project needs: mysqlclient's headers, and what Dolt's cgo build needs.
+# Debian packages the project needs: mysqlclient's headers, what Dolt's cgo build needs, and
+# Chromium + a font for the Playwright browser test (Playwright never downloads a browser here).
 # Installs only what is missing; safe to re-run.
 set -euo pipefail
-pkgs=(default-libmysqlclient-dev pkg-config gcc g++ libicu-dev python3-venv git)
+pkgs=(default-libmysqlclient-dev pkg-config gcc g++ libicu-dev python3-venv git chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

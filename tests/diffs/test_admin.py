@@ -1,0 +1,372 @@
+"""The review queue and the review page, through Django's test client on Dolt."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from blocks.models import Block, HistoricalBlock
+from diffs import services
+from diffs.models import DiffStatus, PendingDiff
+from tests.diffs.factories import propose
+from tests.factories import make_block
+
+pytestmark = pytest.mark.django_db
+
+STUDENT = "# Student\nName: Maya\nGoal: write about the bakery\n"
+QUEUE = reverse("admin:diffs_pendingdiff_changelist")
+
+
+@pytest.fixture
+def client(staff_user):
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def block():
+    return make_block(owner_id="maya", label="student", content=STUDENT, char_limit=200)
+
+
+def review_url(diff):
+    return reverse("admin:diffs_pendingdiff_change", args=[diff.pk])
+
+
+def listed(response):
+    return {d.pk for d in response.context["cl"].result_list}
+
+
+def messages_of(response):
+    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def refreshed(obj):
+    obj.refresh_from_db()
+    return obj
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+def test_admin_home_is_the_review_queue(client):
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"] == QUEUE
+    page = client.get(QUEUE)
+    assert page.status_code == 200
+    assert b"YouLab staff" in page.content and b"Review queue" in page.content
+
+
+def test_queue_shows_pending_by_default_with_counts_per_status(client, block, staff_user):
+    pending = [propose(block, "append", text=f"fact {i}") for i in range(3)]
+    approved = propose(block, "append", text="approved one")
+    services.approve_diff(approved.pk, reviewer=staff_user)
+    rejected = propose(block, "append", text="rejected one")
+    services.reject_diff(rejected.pk, reviewer=staff_user, reason="no")
+
+    response = client.get(QUEUE)
+    assert listed(response) == {d.pk for d in pending}
+    counts = {tab["status"]: tab["count"] for tab in response.context["status_tabs"]}
+    assert counts == {"pending": 3, "conflict": 0, "approved": 1, "rejected": 1, "superseded": 0}
+    assert b'data-status="pending">3<' in response.content
+
+    assert listed(client.get(QUEUE, {"status": "all"})) == {d.pk for d in [*pending, approved, rejected]}
+    assert listed(client.get(QUEUE, {"status": "approved"})) == {approved.pk}
+    assert listed(client.get(QUEUE, {"status": "rejected"})) == {rejected.pk}
+
+
+def test_queue_filters_by_label_learner_agent_age_and_search(client, block):
+    journey = make_block(owner_id="maya", label="journey", content="week 1\n")
+    other = make_block(owner_id="sofia", label="student", content=STUDENT)
+    by_tutor = propose(block, "append", text="likes chess", agent="tutor", reasoning="said so twice")
+    by_background = propose(journey, "append", text="week 2", agent="background")
+    sofia = propose(other, "append", text="plays violin", agent="tutor")
+    PendingDiff.objects.filter(pk=sofia.pk).update(created_at=timezone.now() - timedelta(days=9))
+    PendingDiff.objects.filter(pk=by_background.pk).update(created_at=timezone.now() - timedelta(hours=3))
+
+    assert listed(client.get(QUEUE, {"label": "student"})) == {by_tutor.pk, sofia.pk}
+    assert listed(client.get(QUEUE, {"learner": "maya"})) == {by_tutor.pk, by_background.pk}
+    assert listed(client.get(QUEUE, {"agent": "background"})) == {by_background.pk}
+    assert listed(client.get(QUEUE, {"age": "1h"})) == {by_tutor.pk}
+    assert listed(client.get(QUEUE, {"age": "24h"})) == {by_tutor.pk, by_background.pk}
+    assert listed(client.get(QUEUE, {"age": "7d"})) == {by_tutor.pk, by_background.pk}
+    assert listed(client.get(QUEUE, {"age": "older"})) == {sofia.pk}
+    assert listed(client.get(QUEUE, {"q": "sofia"})) == {sofia.pk}  # exact learner id
+    assert listed(client.get(QUEUE, {"q": "TWICE"})) == {by_tutor.pk}  # reasoning, any case
+    assert listed(client.get(QUEUE, {"q": "JOURN"})) == {by_background.pk}  # label (binary column), any case
+    assert listed(client.get(QUEUE, {"q": "said twice"})) == {by_tutor.pk}  # every word must match
+    assert listed(client.get(QUEUE, {"q": "Maya"})) == set()  # learner ids are exact
+    assert listed(client.get(QUEUE, {"label": "student", "learner": "maya", "agent": "tutor"})) == {by_tutor.pk}
+    # The learner box keeps the other filters it is combined with.
+    page = client.get(QUEUE, {"label": "student"}).content.decode()
+    assert '<input type="hidden" name="label" value="student">' in page
+
+
+def test_queue_marks_stale_and_conflict(client, block, staff_user):
+    first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
+    stale = propose(block, "append", text="likes chess")
+    doomed = propose(block, "str_replace", old_str="bakery", new_str="library")
+    services.approve_diff(first.pk, reviewer=staff_user)
+    services.approve_diff(doomed.pk, reviewer=staff_user)  # its anchor is gone: conflict
+
+    page = client.get(QUEUE).content.decode()
+    assert "stale" in page and "now v2" in page
+    conflicts = client.get(QUEUE, {"status": "conflict"})
+    assert listed(conflicts) == {doomed.pk}
+    assert "old_str does not occur" in conflicts.content.decode()
+    assert stale.pk in listed(client.get(QUEUE))
+
+
+def test_queue_query_count_does_not_grow_with_the_number_of_diffs(
+    client, block, django_assert_max_num_queries
+):
+    def count_queries(params):
+        client.get(QUEUE, params)  # warm caches (content types, session) first
+        with django_assert_max_num_queries(14) as captured:
+            assert client.get(QUEUE, params).status_code == 200
+        return len(captured)
+
+    views = ({}, {"status": "all"}, {"learner": "maya", "label": "student"})
+    for i in range(3):
+        propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
+    small = [count_queries(params) for params in views]
+    for i in range(3, 30):
+        propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
+    large = [count_queries(params) for params in views]
+    assert small == large
+
+
+# --- the review page ---------------------------------------------------------------------------
+
+
+def test_review_page_shows_the_side_by_side_diff_and_the_proposal(client, block):
+    diff = propose(block, "str_replace", old_str="the bakery", new_str="her grandmother's bakery",
+                   reasoning="She <b>said</b> so.")
+    response = client.get(review_url(diff))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<del>the</del>" in page or "<del>the bakery</del>" in page or "<ins>her grandmother&#x27;s</ins>" in page
+    assert "<ins>" in page and "grandmother" in page
+    assert "Current (version 1)" in page
+    assert "She &lt;b&gt;said&lt;/b&gt; so." in page  # reasoning escaped
+    assert "str_replace" in page and "&quot;old_str&quot;: &quot;the bakery&quot;" in page
+    assert 'value="approve"' in page and 'value="edit"' in page and 'value="reject"' in page
+    # Edit & approve starts from the proposed text.
+    assert response.context["forms"]["edit"].initial["edited_content"] == diff.proposed_content
+
+
+def test_review_page_warns_when_stale_and_previews_the_rebase(client, block, staff_user):
+    first = propose(block, "str_replace", old_str="Name: Maya", new_str="Name: Maya T.")
+    later = propose(block, "append", text="Likes chess")
+    services.approve_diff(first.pk, reviewer=staff_user)
+
+    response = client.get(review_url(later))
+    page = response.content.decode()
+    assert "Stale:" in page and "version 1" in page and "now at version 2" in page
+    preview = response.context["preview"]
+    assert preview.stale and preview.effective_content == "# Student\nName: Maya T.\nGoal: write about the bakery\nLikes chess"
+
+
+def test_review_page_says_when_approving_would_conflict(client, block, staff_user):
+    first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
+    doomed = propose(block, "str_replace", old_str="bakery", new_str="library")
+    services.approve_diff(first.pk, reviewer=staff_user)
+    page = client.get(review_url(doomed)).content.decode()
+    assert "Approving will not apply this edit" in page and "old_str does not occur" in page
+
+
+def test_approve_on_the_page_applies_the_diff(client, block):
+    diff = propose(block, "append", text="Likes chess")
+    response = client.post(review_url(diff), {"_action": "approve", "approve-note": "thanks"})
+    assert response.status_code == 302 and response["Location"].startswith(QUEUE)
+    assert ("success", "maya · student: approved, now version 2") in messages_of(response)
+    assert refreshed(block).content == STUDENT + "Likes chess" and block.version == 2
+    diff = refreshed(diff)
+    assert diff.status == DiffStatus.APPROVED and diff.review_note == "thanks" and diff.applied_version == 2
+    row = HistoricalBlock.objects.get(id=block.pk, version=2)
+    assert row.actor == "staff:rita" and row.diff_id == diff.pk
+
+
+def test_edit_and_approve_writes_the_reviewers_text_with_the_blocks_line_endings(client, block):
+    diff = propose(block, "append", text="Likes chess")
+    edited = "# Student\r\nName: Maya\r\nGoal: write about the bakery\r\nLikes chess and go"  # as browsers send it
+    response = client.post(review_url(diff), {"_action": "edit", "edit-edited_content": edited, "edit-note": ""})
+    assert response.status_code == 302
+    assert refreshed(block).content == "# Student\nName: Maya\nGoal: write about the bakery\nLikes chess and go"
+    row = HistoricalBlock.objects.get(id=block.pk, version=2)
+    assert "edited and approved by rita" in row.history_change_reason
+
+
+def test_edit_and_approve_over_the_char_limit_is_an_error_and_writes_nothing(client, block):
+    diff = propose(block, "append", text="Likes chess")
+    response = client.post(review_url(diff), {"_action": "edit", "edit-edited_content": "x" * 201})
+    assert response.status_code == 200  # the page again, with the reviewer's text kept
+    assert any(level == "error" and "limit is 200" in text for level, text in messages_of(response))
+    assert response.context["forms"]["edit"]["edited_content"].value() == "x" * 201
+    assert refreshed(diff).status == DiffStatus.PENDING
+    assert refreshed(block).version == 1 and HistoricalBlock.objects.filter(id=block.pk).count() == 1
+
+
+def test_reject_needs_a_reason_and_keeps_the_content(client, block):
+    diff = propose(block, "append", text="Likes chess")
+    response = client.post(review_url(diff), {"_action": "reject", "reject-reason": "   "})
+    assert response.status_code == 200 and refreshed(diff).status == DiffStatus.PENDING
+    assert "A reason is required" in response.content.decode()
+
+    response = client.post(review_url(diff), {"_action": "reject", "reject-reason": "Not what she said."})
+    assert response.status_code == 302
+    assert ("success", "maya · student: rejected") in messages_of(response)
+    diff = refreshed(diff)
+    assert diff.status == DiffStatus.REJECTED and diff.review_note == "Not what she said."
+    assert refreshed(block).content == STUDENT and block.version == 1
+
+
+def test_approving_into_a_conflict_is_reported_and_leaves_the_block(client, block, staff_user):
+    first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
+    doomed = propose(block, "str_replace", old_str="bakery", new_str="library")
+    services.approve_diff(first.pk, reviewer=staff_user)
+    response = client.post(review_url(doomed), {"_action": "approve"})
+    assert response.status_code == 302 and response["Location"] == review_url(doomed)
+    assert any(level == "warning" and "conflict" in text for level, text in messages_of(response))
+    assert refreshed(doomed).status == DiffStatus.CONFLICT and refreshed(block).version == 2
+
+
+def test_a_decided_diff_shows_the_decision_read_only(client, block, staff_user):
+    diff = propose(block, "append", text="Likes chess")
+    services.approve_diff(diff.pk, reviewer=staff_user, note="good catch")
+    response = client.get(review_url(diff))
+    page = response.content.decode()
+    assert "Decision" in page and "rita" in page and "good catch" in page and "version 2" in page
+    assert 'value="approve"' not in page and not response.context["can_decide"]
+    assert response.context["preview"].right == STUDENT + "Likes chess"  # what was applied
+    again = client.post(review_url(diff), {"_action": "reject", "reject-reason": "too late"})
+    assert any("only pending diffs can be decided" in text for _, text in messages_of(again))
+    assert refreshed(diff).status == DiffStatus.APPROVED
+
+
+def test_review_posts_need_the_csrf_token(staff_user, block):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    diff = propose(block, "append", text="Likes chess")
+    assert client.post(review_url(diff), {"_action": "approve"}).status_code == 403
+    assert refreshed(diff).status == DiffStatus.PENDING
+
+
+def test_review_page_query_count_does_not_grow_with_history(client, block, staff_user, django_assert_max_num_queries):
+    def count_queries(diff):
+        client.get(review_url(diff))
+        with django_assert_max_num_queries(8) as captured:
+            assert client.get(review_url(diff)).status_code == 200
+        return len(captured)
+
+    for i in range(2):
+        services.approve_diff(propose(block, "append", text=f"v{i}").pk, reviewer=staff_user)
+    small = count_queries(propose(block, "append", text="small"))
+    for i in range(27):
+        services.approve_diff(propose(block, "rethink", content=f"version {i}").pk, reviewer=staff_user)
+    assert HistoricalBlock.objects.filter(id=block.pk).count() == 30
+    assert count_queries(propose(block, "append", text="large")) == small
+
+
+def test_unknown_diff_redirects_with_a_message(client):
+    response = client.get(reverse("admin:diffs_pendingdiff_change", args=["00000000-0000-4000-8000-000000000000"]))
+    assert response.status_code == 302
+
+
+# --- bulk actions ------------------------------------------------------------------------------
+
+
+def _bulk(client, action, diffs, **extra):
+    data = {"action": action, "_selected_action": [str(d.pk) for d in diffs], "index": "0", **extra}
+    return client.post(QUEUE, data)
+
+
+def test_bulk_approve_reports_per_diff_what_happened(client, block):
+    bike = propose(block, "str_replace", old_str="bakery", new_str="bike shop", reasoning="first")
+    library = propose(block, "str_replace", old_str="bakery", new_str="library", reasoning="second")
+    chess = propose(block, "append", text="Likes chess", reasoning="third")
+
+    response = _bulk(client, "approve_selected", [bike, library, chess])
+    assert response.status_code == 302
+    reported = messages_of(response)
+    assert reported[0] == ("info", "3 diff(s): 2 approved, 1 conflict.")
+    texts = [(level, text) for level, text in reported[1:]]
+    assert [level for level, _ in texts] == ["success", "warning", "success"]  # oldest first
+    assert f'href="{review_url(library)}"' in texts[1][1] and "conflict:" in texts[1][1]
+    assert refreshed(bike).status == DiffStatus.APPROVED and refreshed(chess).status == DiffStatus.APPROVED
+    assert refreshed(library).status == DiffStatus.CONFLICT
+    assert refreshed(block).version == 3 and "bike shop" in block.content and block.content.endswith("Likes chess")
+
+
+def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
+    one = propose(block, "append", text="one")
+    two = propose(block, "append", text="two")
+    done = propose(block, "append", text="done")
+    services.approve_diff(done.pk, reviewer=staff_user)
+
+    confirm = _bulk(client, "reject_selected", [one, two, done])
+    assert confirm.status_code == 200
+    assert "admin/diffs/pendingdiff/reject_selected.html" in [t.name for t in confirm.templates]
+    assert 'name="reject-reason"' in confirm.content.decode()
+    assert refreshed(one).status == DiffStatus.PENDING
+
+    blank = client.post(QUEUE, {"action": "reject_selected", "_selected_action": [one.pk, two.pk], "post": "yes",
+                                "reject-reason": ""})
+    assert blank.status_code == 200 and refreshed(one).status == DiffStatus.PENDING
+
+    # From the "all" tab (actions work on what the list shows), so the decided one is selectable.
+    response = client.post(f"{QUEUE}?status=all", {
+        "action": "reject_selected", "_selected_action": [one.pk, two.pk, done.pk],
+        "post": "yes", "reject-reason": "Duplicates.",
+    })
+    assert response.status_code == 302
+    reported = messages_of(response)
+    assert reported[0] == ("info", "3 diff(s): 2 rejected, 1 skipped.")
+    for diff in (one, two):
+        diff = refreshed(diff)
+        assert diff.status == DiffStatus.REJECTED and diff.review_note == "Duplicates."
+    assert refreshed(done).status == DiffStatus.APPROVED
+    assert Block.objects.get(pk=block.pk).version == 2
+
+
+def test_no_add_or_delete_of_diffs_in_the_admin(client, block):
+    diff = propose(block, "append", text="x")
+    assert client.get(reverse("admin:diffs_pendingdiff_add")).status_code == 403
+    assert client.get(reverse("admin:diffs_pendingdiff_delete", args=[diff.pk])).status_code == 403
+    actions = dict(client.get(QUEUE).context["action_form"].fields["action"].choices)
+    assert set(actions) == {"", "approve_selected", "reject_selected"}
+
+
+def test_create_proposals_are_reviewed_and_approved_on_the_page(client, staff_user):
+    diff, _ = services.propose_diff(owner_id="maya", label="reading-list", operation="create",
+                                    arguments={"content": "- Salt, Fat, Acid, Heat\n", "char_limit": 500},
+                                    agent_key_name="tutor")
+    page = client.get(review_url(diff))
+    assert page.status_code == 200 and "No block yet" in page.content.decode()
+    client.post(review_url(diff), {"_action": "approve"})
+    created = Block.objects.get(owner_id="maya", label="reading-list")
+    assert created.content == "- Salt, Fat, Acid, Heat\n" and created.char_limit == 500
+    assert refreshed(diff).status == DiffStatus.APPROVED
+
+
+def test_queue_sql_stays_on_indexes(client, block):
+    """The shapes that keep the queue fast at 100k rows on Dolt (see youlab/staff/adminkit.py):
+    capped counts, no JOIN, ORDER BY exactly the (status, created_at) index, no pk tie-breaker."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    propose(block, "append", text="x")
+    with CaptureQueriesContext(connection) as captured:
+        client.get(QUEUE)
+    sql = [q["sql"] for q in captured.captured_queries if "`pending_diffs`" in q["sql"]]
+    assert sql and all("JOIN" not in s for s in sql)
+    counts = [s for s in sql if "COUNT(" in s]
+    assert counts and all("LIMIT 10001" in s for s in counts)
+    page = next(s for s in sql if "COUNT(" not in s and "ORDER BY" in s)
+    order = page.split("ORDER BY ")[1]
+    assert order.startswith("`pending_diffs`.`status` DESC, `pending_diffs`.`created_at` DESC")
+    assert "`pending_diffs`.`id`" not in order
+    assert "`pending_diffs`.`proposed_content`" not in page  # full texts stay out of the list

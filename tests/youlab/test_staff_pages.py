@@ -1,0 +1,179 @@
+"""Staff-only access to every staff page; the learner pages and the Dolt log page."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from chats import services as chat_services
+from diffs import services
+from tests.diffs.factories import propose
+from tests.factories import make_block
+from youlab import dolt
+
+OWUI_KEY = "sk-owui-test-1234567890abcdefWXYZ"
+
+
+@pytest.fixture
+def client(staff_user):
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def maya(db, staff_user):
+    block = make_block(owner_id="maya", label="student", content="Name: Maya\n", char_limit=500)
+    make_block(owner_id="maya", label="journey", content="week 1\n")
+    old = make_block(owner_id="maya", label="old", content="gone\n")
+    from blocks import services as block_services
+
+    block_services.set_block_deleted(old, True, actor="system")
+    open_diff = propose(block, "append", text="Likes chess", reasoning="said so")
+    decided = propose(block, "append", text="Likes go")
+    services.reject_diff(decided.pk, reviewer=staff_user, reason="not true")
+    chat_services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="essay-1",
+                                     chat_id="chat-abc", actor="system")
+    chat_services.set_user_key("maya", OWUI_KEY, actor="system")
+    return {"block": block, "open": open_diff, "decided": decided}
+
+
+def staff_urls(block=None, diff=None):
+    urls = [
+        reverse("admin:index"),
+        reverse("staff:apps"),
+        reverse("staff:learners"),
+        reverse("staff:learner", args=["maya"]),
+        reverse("staff:dolt-log"),
+        reverse("admin:diffs_pendingdiff_changelist"),
+        reverse("admin:blocks_block_changelist"),
+    ]
+    if diff is not None:
+        urls.append(reverse("admin:diffs_pendingdiff_change", args=[diff.pk]))
+    if block is not None:
+        urls += [reverse(f"admin:blocks_block_{name}", args=[block.pk])
+                 for name in ("change", "history", "compare", "edit_content", "soft_delete", "restore")]
+        urls.append(reverse("admin:blocks_block_revert", args=[block.pk, 1]))
+    return urls
+
+
+@pytest.mark.django_db
+def test_anonymous_and_non_staff_users_are_sent_to_the_login(maya, django_user_model):
+    urls = staff_urls(maya["block"], maya["open"])
+    learner = django_user_model.objects.create_user("lena", password="pw-lena-123")
+    member = Client()
+    member.force_login(learner)
+    for who in (Client(), member):
+        for url in urls:
+            for method in (who.get, who.post):
+                response = method(url)
+                assert response.status_code == 302, (url, response.status_code)
+                assert response["Location"].startswith(reverse("admin:login")), url
+    assert maya["open"].__class__.objects.get(pk=maya["open"].pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_every_staff_page_renders_for_staff(client, maya):
+    for url in staff_urls(maya["block"], maya["open"]):
+        response = client.get(url, follow=True)
+        assert response.status_code == 200, url
+        assert b"YouLab staff" in response.content, url
+
+
+@pytest.mark.django_db
+def test_learner_list_finds_learners_by_id_prefix(client, maya):
+    make_block(owner_id="mateo", label="student", content="x")
+    make_block(owner_id="sofia", label="student", content="y")
+    chat_services.set_user_key("zoe", OWUI_KEY, actor="system")  # owns only a key
+
+    rows = client.get(reverse("staff:learners")).context["rows"]
+    assert [(r.user_id, r.blocks, r.pending) for r in rows] == [("mateo", 1, 0), ("maya", 3, 1), ("sofia", 1, 0)]
+    assert [r.user_id for r in client.get(reverse("staff:learners"), {"q": "ma"}).context["rows"]] == ["mateo", "maya"]
+    assert [r.user_id for r in client.get(reverse("staff:learners"), {"q": "zoe"}).context["rows"]] == ["zoe"]
+    assert client.get(reverse("staff:learners"), {"q": "nobody"}).context["rows"] == []
+
+
+@pytest.mark.django_db
+def test_learner_list_pages_with_a_cursor(client):
+    for i in range(55):
+        make_block(owner_id=f"learner-{i:03d}", label="student", content="x")
+    first = client.get(reverse("staff:learners"))
+    assert len(first.context["rows"]) == 50 and first.context["next_url"] == "?after=learner-049"
+    second = client.get(reverse("staff:learners") + first.context["next_url"])
+    assert [r.user_id for r in second.context["rows"]] == [f"learner-{i:03d}" for i in range(50, 55)]
+    assert second.context["next_url"] == ""
+
+
+@pytest.mark.django_db
+def test_learner_overview_shows_blocks_diffs_chats_and_a_masked_key(client, maya):
+    response = client.get(reverse("staff:learner", args=["maya"]))
+    page = response.content.decode()
+    overview = response.context["learner"]
+    assert [b.label for b in overview.blocks] == ["journey", "old", "student"]
+    assert [d.pk for d in overview.open_diffs] == [maya["open"].pk]
+    assert [d.pk for d in overview.recent_decisions] == [maya["decided"].pk]
+    assert "chat-abc" in page and "essay-1" in page
+    assert "…WXYZ" in page and overview.api_key.fingerprint in page
+    assert OWUI_KEY not in page and "abcdef" not in page  # never the key, never the ciphertext
+    assert "ciphertext" not in overview.api_key.__dict__  # not even loaded
+    assert reverse("admin:diffs_pendingdiff_change", args=[maya["open"].pk]) in page
+    assert reverse("admin:blocks_block_change", args=[maya["block"].pk]) in page
+    assert "deleted" in page
+
+
+@pytest.mark.django_db
+def test_unknown_learner_page_is_empty_not_an_error(client):
+    response = client.get(reverse("staff:learner", args=["nobody"]))
+    assert response.status_code == 200 and "Nothing is stored for this learner" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_learner_overview_query_count_does_not_grow(client, staff_user, django_assert_max_num_queries):
+    def count_queries(user_id):
+        url = reverse("staff:learner", args=[user_id])
+        client.get(url)
+        with django_assert_max_num_queries(10) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    def learner(user_id, n):
+        for i in range(n):
+            block = make_block(owner_id=user_id, label=f"label-{i}", content="x\n")
+            propose(block, "append", text="y")
+            services.reject_diff(propose(block, "append", text="z").pk, reviewer=staff_user, reason="no")
+            chat_services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id=f"m{i}",
+                                             chat_id=f"c{i}", actor="system")
+
+    learner("small", 3)
+    learner("large", 30)
+    assert count_queries("small") == count_queries("large")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dolt_log_page_lists_commits_with_author_and_links_to_diffs(client, staff_user):
+    block = make_block(owner_id="maya", label="student", content="Name: Maya\n")
+    dolt.commit("base")
+    diff = propose(block, "append", text="Likes chess")
+    services.approve_diff(diff.pk, reviewer=staff_user)
+
+    response = client.get(reverse("staff:dolt-log"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    newest = response.context["entries"][0]["entry"]
+    assert (newest.author, newest.email) == ("Rita Reviewer", "rita@example.org")
+    assert f"Approve diff {diff.pk}" in newest.message
+    assert f'<a href="{reverse("admin:diffs_pendingdiff_change", args=[diff.pk])}">{diff.pk}</a>' in page
+    assert newest.commit_hash[:10] in page
+    assert response.context["page"].paginator.count == dolt.log_count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dolt_log_page_is_paginated(client):
+    for i in range(55):
+        dolt.commit(f"commit number {i}", allow_empty=True)
+    first = client.get(reverse("staff:dolt-log"))
+    assert len(first.context["entries"]) == 50
+    assert first.context["entries"][0]["entry"].message == "commit number 54"
+    second = client.get(reverse("staff:dolt-log"), {"p": 2})
+    messages = [e["entry"].message for e in second.context["entries"]]
+    assert messages[:5] == [f"commit number {i}" for i in range(4, -1, -1)]
+    assert 'href="?p=2"' in first.content.decode()

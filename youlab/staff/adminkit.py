@@ -1,0 +1,168 @@
+"""Small admin building blocks shared by the block and diff admins.
+
+Dolt plans `ORDER BY <index columns> LIMIT n` as an index scan, but the same query with an extra
+tie-breaker column (Django's automatic `-pk`), a LEFT JOIN, or a COUNT(*) over the whole filtered
+table reads every row (measured at 100k rows: 2 ms versus 0.3-2.5 s). These helpers keep the
+changelists on the index path: capped counts, no implicit pk ordering, text-input filters
+instead of SELECT DISTINCT choice lists.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.functional import cached_property
+from django.utils.text import smart_split, unescape_string_literal
+
+from diffs.edits import dominant_line_ending
+
+COUNT_CAP = 10_000
+
+
+def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """(count, capped): counts at most cap+1 rows, so it costs the same at 1k or 1M rows."""
+    n = queryset.order_by().values("pk")[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator whose count stops at COUNT_CAP ("10000+"): no full COUNT(*) per page view."""
+
+    cap = COUNT_CAP
+    capped = False
+
+    @cached_property
+    def count(self):
+        n, self.capped = capped_count(self.object_list, self.cap)
+        return n
+
+    def page(self, number):
+        """Find the page's primary keys first, then load those rows (two small queries).
+
+        When Dolt has to sort (a filter on another index than the ORDER BY's), it sorts whole
+        rows; sorting only (pk, order columns) is up to ten times faster at 100k rows.
+        """
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        by_pk = {obj.pk: obj for obj in self.object_list.filter(pk__in=ids)} if ids else {}
+        return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
+
+
+class IndexOrderedChangeList(ChangeList):
+    """A ChangeList without Django's automatic `-pk` tie-breaker.
+
+    The model admins only offer orderings that an index serves; the tie-breaker would turn each
+    of them into a sort of the whole table on Dolt. The admin may adjust the ordering further
+    with `index_ordering(request, ordering)` (e.g. lead with an equality-filtered column).
+    """
+
+    def get_ordering(self, request, queryset):
+        ordering = list(super().get_ordering(request, queryset))
+        requested = set(queryset.query.order_by)
+        while ordering and ordering[-1] in ("pk", "-pk") and ordering[-1] not in requested:
+            ordering.pop()
+        adjust = getattr(self.model_admin, "index_ordering", None)
+        return adjust(request, ordering) if adjust else ordering
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        slim = getattr(self.model_admin, "slim_changelist_queryset", None)
+        return slim(queryset) if slim else queryset
+
+
+class InputFilter(admin.SimpleListFilter):
+    """A list filter with a text box instead of a list of choices (no SELECT DISTINCT).
+
+    Subclasses set title, parameter_name, placeholder and implement filter_value(qs, value).
+    """
+
+    template = "staff/input_filter.html"
+    placeholder = ""
+
+    def lookups(self, request, model_admin):
+        return ()
+
+    def has_output(self):
+        return True
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        return self.filter_value(queryset, value) if value else queryset
+
+    def filter_value(self, queryset, value):
+        raise NotImplementedError
+
+    def choices(self, changelist):
+        hidden = [
+            (key, value)
+            for key, values in sorted(changelist.filter_params.items())
+            if key not in (self.parameter_name, PAGE_VAR)
+            for value in values
+        ]
+        yield {
+            "selected": self.value() is not None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "All",
+            "hidden": hidden,
+            "value": self.value() or "",
+            "parameter_name": self.parameter_name,
+            "placeholder": self.placeholder,
+        }
+
+
+def search_exact_owner(queryset, model, term: str):
+    """If `term` is exactly an owner id (learner or namespace), that owner's rows, else None.
+
+    Searching for a learner is the common case; answered through the (owner_type, owner_id, …)
+    index it costs milliseconds, where Django's OR of LIKEs reads every row of the table.
+    """
+    from blocks.models import OwnerType
+
+    term = term.strip()
+    if not term:
+        return None
+    owner_types = [t for t in OwnerType.values if model.objects.filter(owner_type=t, owner_id=term).exists()]
+    if not owner_types:
+        return None
+    if len(owner_types) == 1:  # equality: Dolt turns it into an index prefix lookup
+        return queryset.filter(owner_type=owner_types[0], owner_id=term)
+    return queryset.filter(owner_type__in=owner_types, owner_id=term)
+
+
+def text_search(queryset, term: str, fields=(), binary_fields=()):
+    """Django-admin-style search (every word must match some field), case-insensitive also in
+    columns with a binary collation (owner ids and labels compare exactly since migration 0003)."""
+    if not term.strip():
+        return queryset
+    aliases = {f"_ci_{name}": Lower(name) for name in binary_fields}
+    if aliases:
+        queryset = queryset.alias(**aliases)
+    for word in smart_split(term):
+        word = unescape_string_literal(word) if word[0] in "\"'" and word[-1] == word[0] else word
+        if not word:
+            continue
+        match = Q()
+        for name in fields:
+            match |= Q(**{f"{name}__icontains": word})
+        for name in binary_fields:
+            match |= Q(**{f"_ci_{name}__contains": word.lower()})
+        queryset = queryset.filter(match)
+    return queryset
+
+
+def text_from_textarea(submitted: str, like: str) -> str:
+    """Undo the browser's CRLF: forms submit every textarea line break as "\\r\\n".
+
+    The text keeps the line ending that `like` (the text being edited) mostly uses.
+    """
+    text = submitted.replace("\r\n", "\n")
+    if dominant_line_ending(like) == "\r\n":
+        text = text.replace("\n", "\r\n")
+    return text

@@ -1,0 +1,306 @@
+"""Reads for the staff pages: the review queue, one diff's preview, block versions, learners.
+
+Nothing here writes. Every function runs a fixed number of queries, whatever the number of
+diffs or history rows (the admin tests count them). On Dolt a LEFT JOIN under
+`ORDER BY … LIMIT` makes the planner join the whole table before sorting, so list pages fetch
+their related rows with prefetch (one `IN (…)` query per relation) instead of select_related.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Prefetch
+from django.db.models.functions import Length
+
+from blocks.models import Block, HistoricalBlock, OwnerType
+from chats.models import ModuleChat, UserApiKey
+from diffs import edits, rendering
+from diffs.models import DiffStatus, Operation, PendingDiff
+
+from .adminkit import capped_count
+
+# The order of the status tabs above the queue: what needs a decision first.
+STATUS_ORDER = (
+    DiffStatus.PENDING,
+    DiffStatus.CONFLICT,
+    DiffStatus.APPROVED,
+    DiffStatus.REJECTED,
+    DiffStatus.SUPERSEDED,
+)
+
+# Columns a list page never shows: full texts and the agent's raw request.
+_HEAVY_DIFF_FIELDS = ("proposed_content", "preview", "arguments", "response_body", "metadata")
+_LIST_BLOCK_FIELDS = ("id", "owner_type", "owner_id", "label", "version", "deleted_at", "char_limit")
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+    capped: bool
+
+
+def status_counts() -> list[StatusCount]:
+    """How many diffs are in each status (each count capped, so it stays cheap at any size)."""
+    result = []
+    for status in STATUS_ORDER:
+        count, capped = capped_count(PendingDiff.objects.filter(status=status))
+        result.append(StatusCount(status.value, status.label, count, capped))
+    return result
+
+
+def slim_diff_list(queryset):
+    """A changelist queryset: no full texts, related rows prefetched (not joined)."""
+    user_model = get_user_model()
+    return queryset.defer(*_HEAVY_DIFF_FIELDS).prefetch_related(
+        Prefetch("block", queryset=Block.objects.only(*_LIST_BLOCK_FIELDS)),
+        Prefetch("reviewer", queryset=user_model.objects.only("pk", user_model.USERNAME_FIELD)),
+    )
+
+
+def diff_for_review(diff_id) -> PendingDiff | None:
+    """One diff with its block and reviewer (a join on a primary key is cheap)."""
+    try:
+        return PendingDiff.objects.select_related("block", "reviewer").filter(pk=diff_id).first()
+    except (ValidationError, ValueError):
+        return None
+
+
+def version_contents(block_id, versions) -> dict[int, str]:
+    """{version: content} of a block's history rows for the given versions."""
+    wanted = {v for v in versions if v is not None}
+    if not wanted:
+        return {}
+    rows = HistoricalBlock.objects.filter(id=block_id, version__in=wanted).values_list("version", "content")
+    return dict(rows)
+
+
+def history_choices(block_id, limit: int = 500) -> list[tuple[int, object, str]]:
+    """(version, date, actor) of a block's newest `limit` versions, newest first."""
+    return list(
+        HistoricalBlock.objects.filter(id=block_id)
+        .order_by("-version")
+        .values_list("version", "history_date", "actor")[:limit]
+    )
+
+
+def side_by_side(old: str, new: str, context: int = 3) -> list[rendering.Row]:
+    """The rendered rows for the admin: changed words marked, long unchanged runs folded."""
+    return rendering.collapse(rendering.side_by_side(old, new), context=context)
+
+
+@dataclass
+class ReviewPreview:
+    """What the diff page shows: two texts, their titles, and what approving would do."""
+
+    left_title: str
+    right_title: str
+    left: str
+    right: str
+    stale: bool = False
+    current_version: int | None = None
+    # Why approving now would end in `conflict` instead of a new version ("" if it would apply).
+    will_conflict: str = ""
+    # The text "Edit & approve" starts from: what approving unchanged would write.
+    effective_content: str = ""
+    char_limit: int | None = None
+    rows: list = field(default_factory=list)
+
+    @property
+    def effective_length(self) -> int:
+        return len(self.effective_content)
+
+    @property
+    def over_limit(self) -> bool:
+        return self.char_limit is not None and self.effective_length > self.char_limit
+
+    @property
+    def unchanged(self) -> bool:
+        return self.left == self.right
+
+
+def review_preview(diff: PendingDiff) -> ReviewPreview:
+    """Current vs proposed for a pending diff (rebased when the block moved on); for a decided
+    diff, what it changed (approved) or would have changed (rejected, conflict, superseded)."""
+    preview = (
+        _pending_preview(diff) if diff.status == DiffStatus.PENDING else _decided_preview(diff)
+    )
+    if diff.status != DiffStatus.PENDING:
+        preview.effective_content = preview.right  # what was applied, or would have been
+    preview.rows = side_by_side(preview.left, preview.right)
+    return preview
+
+
+def _pending_preview(diff: PendingDiff) -> ReviewPreview:
+    block = diff.block
+    if diff.operation == Operation.CREATE:
+        taken = Block.objects.filter(
+            owner_type=diff.owner_type, owner_id=diff.owner_id, label=diff.label,
+            deleted_at__isnull=True,
+        ).exists()
+        return ReviewPreview(
+            "No block yet", "Proposed new block", "", diff.proposed_content,
+            will_conflict="a block with this label was created in the meantime" if taken else "",
+            effective_content=diff.proposed_content,
+            char_limit=(diff.arguments or {}).get("char_limit"),
+        )
+    if block is None or block.is_deleted:
+        base = version_contents(diff.block_id, [diff.base_version]).get(diff.base_version, "")
+        return ReviewPreview(
+            f"Version {diff.base_version} (proposal base)", "Proposed", base, diff.proposed_content,
+            will_conflict="the block was deleted after the proposal",
+            effective_content=diff.proposed_content,
+            current_version=block.version if block else None,
+            char_limit=block.char_limit if block else None,
+        )
+    current = f"Current (version {block.version})"
+    if block.version == diff.base_version:
+        return ReviewPreview(
+            current, "Proposed", block.content, diff.proposed_content,
+            current_version=block.version, effective_content=diff.proposed_content,
+            char_limit=block.char_limit,
+        )
+    try:
+        rebased = edits.apply_operation(block.content, diff.operation, diff.arguments)
+    except edits.EditError as exc:
+        base = version_contents(block.pk, [diff.base_version]).get(diff.base_version, "")
+        return ReviewPreview(
+            f"Version {diff.base_version} (proposal base)", "Proposed", base, diff.proposed_content,
+            stale=True, current_version=block.version,
+            will_conflict=(
+                f"block changed from version {diff.base_version} to {block.version} "
+                f"and the edit no longer applies: {exc.message}"
+            ),
+            effective_content=diff.proposed_content, char_limit=block.char_limit,
+        )
+    return ReviewPreview(
+        current, f"Proposed, re-applied to version {block.version}", block.content, rebased,
+        stale=True, current_version=block.version, effective_content=rebased,
+        char_limit=block.char_limit,
+    )
+
+
+def _decided_preview(diff: PendingDiff) -> ReviewPreview:
+    block = diff.block
+    current_version = block.version if block else None
+    if diff.status == DiffStatus.APPROVED and diff.applied_version and diff.block_id:
+        before = diff.applied_version - 1
+        contents = version_contents(diff.block_id, [before or None, diff.applied_version])
+        if diff.applied_version in contents:
+            return ReviewPreview(
+                f"Version {before}" if before else "No block yet",
+                f"Version {diff.applied_version} (applied)",
+                contents.get(before, ""), contents[diff.applied_version],
+                current_version=current_version,
+            )
+    base = ""
+    if diff.base_version is not None and diff.block_id:
+        base = version_contents(diff.block_id, [diff.base_version]).get(diff.base_version, "")
+    return ReviewPreview(
+        f"Version {diff.base_version} (proposal base)" if diff.base_version else "No block yet",
+        "Proposed", base, diff.proposed_content, current_version=current_version,
+    )
+
+
+# --- learners ----------------------------------------------------------------------------------
+
+LEARNER_ROWS_LIMIT = 500  # per section of the overview page
+_LEARNER_SCAN_ROWS = 5_000  # block rows read (in index order) to list one page of learners
+
+
+@dataclass
+class LearnerOverview:
+    user_id: str
+    blocks: list
+    open_diffs: list
+    recent_decisions: list
+    module_chats: list
+    api_key: UserApiKey | None
+
+    @property
+    def known(self) -> bool:
+        """A learner exists once they own something (design.md §5)."""
+        return bool(self.blocks or self.open_diffs or self.recent_decisions
+                    or self.module_chats or self.api_key)
+
+
+def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
+    """Everything staff look at for one learner, in six queries; never the key's ciphertext."""
+    blocks = list(
+        Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id)
+        .only("id", "owner_type", "owner_id", "label", "version", "read_only", "char_limit",
+              "deleted_at", "updated_at")
+        .annotate(content_chars=Length("content"))
+        .order_by("owner_type", "owner_id", "label")[:LEARNER_ROWS_LIMIT]
+    )
+    diffs = slim_diff_list(PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id=user_id))
+    open_diffs = list(diffs.filter(status=DiffStatus.PENDING).order_by("-created_at")[:LEARNER_ROWS_LIMIT])
+    decided = list(
+        diffs.exclude(status=DiffStatus.PENDING).order_by("-reviewed_at", "-created_at")[:recent]
+    )
+    chats = list(ModuleChat.objects.filter(user_id=user_id).order_by("agent_id", "module_id")[:LEARNER_ROWS_LIMIT])
+    key = (
+        UserApiKey.objects.filter(user_id=user_id)
+        .only("id", "user_id", "fingerprint", "last4", "created_at", "updated_at")
+        .first()
+    )
+    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key)
+
+
+@dataclass(frozen=True)
+class LearnerRow:
+    user_id: str
+    blocks: int
+    pending: int
+
+
+def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[list[LearnerRow], str]:
+    """Learners (owners of blocks) in id order, from `after` or starting with `query`.
+
+    Reads block rows along the (owner_type, owner_id, label) index, so the cost does not grow
+    with the number of blocks. Ids compare exactly (binary collation), so the prefix is
+    case-sensitive. A query that names exactly a learner who only has diffs, chats or a key is
+    found too. Returns (rows, the cursor for the next page or "").
+    """
+    query = query.strip()
+    rows = Block.objects.filter(owner_type=OwnerType.USER)
+    if after:
+        rows = rows.filter(owner_id__gt=after)
+    elif query:
+        rows = rows.filter(owner_id__gte=query)
+    ids: list[str] = []
+    for owner_id in rows.order_by("owner_type", "owner_id", "label").values_list(
+        "owner_id", flat=True
+    )[:_LEARNER_SCAN_ROWS]:
+        if query and not owner_id.startswith(query):
+            break
+        if not ids or ids[-1] != owner_id:
+            ids.append(owner_id)
+            if len(ids) > limit:
+                break
+    next_after = ids[limit - 1] if len(ids) > limit else ""
+    ids = ids[:limit]
+    if query and not after and query not in ids and _owns_something_besides_blocks(query):
+        ids.insert(0, query)
+
+    block_counts = dict(
+        Block.objects.filter(owner_type=OwnerType.USER, owner_id__in=ids)
+        .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
+    ) if ids else {}
+    pending_counts = dict(
+        PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id__in=ids, status=DiffStatus.PENDING)
+        .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
+    ) if ids else {}
+    return [LearnerRow(i, block_counts.get(i, 0), pending_counts.get(i, 0)) for i in ids], next_after
+
+
+def _owns_something_besides_blocks(user_id: str) -> bool:
+    return (
+        PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id=user_id).exists()
+        or ModuleChat.objects.filter(user_id=user_id).exists()
+        or UserApiKey.objects.filter(user_id=user_id).exists()
+    )

@@ -91,7 +91,10 @@ class Block(models.Model):
                 fields=["owner_type", "owner_id", "label"], name="blocks_unique_owner_label"
             ),
         ]
-        indexes = [models.Index(fields=["updated_at"], name="blocks_updated_at")]
+        indexes = [
+            models.Index(fields=["updated_at"], name="blocks_updated_at"),
+            models.Index(fields=["deleted_at"], name="blocks_deleted_at"),
+        ]
 
     def __str__(self):
         return f"{self.owner_display}/{self.label}"

@@ -44,9 +44,9 @@ class PendingDiff(models.Model):
     reasoning = models.TextField(blank=True, default="")
     agent_key_name = models.CharField(max_length=255, blank=True, default="")
     agent_id = models.CharField(max_length=255, blank=True, default="")
-    status = models.CharField(
-        max_length=16, choices=DiffStatus.choices, default=DiffStatus.PENDING, db_index=True
-    )
+    # Indexed with created_at (diffs_status_created): a lone status index would tempt Dolt's
+    # planner into slow sorts for the queue's filters.
+    status = models.CharField(max_length=16, choices=DiffStatus.choices, default=DiffStatus.PENDING)
     conflict_reason = models.TextField(blank=True, default="")
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -1,23 +1,85 @@
-from django.contrib import admin
+"""Staff views of module chats and learners' keys. Writes go through chats.services, so each
+leaves a history row with the staff actor and a Dolt commit by the staff member."""
+
+from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
+from youlab import dolt
+
+from . import services
+from .exceptions import ChatsError
 from .models import ModuleChat, UserApiKey
+
+
+def _actor(request) -> str:
+    return f"staff:{request.user.get_username()}"
 
 
 @admin.register(ModuleChat)
 class ModuleChatAdmin(SimpleHistoryAdmin):
-    list_display = ("user_id", "agent_id", "module_id", "chat_id", "updated_at")
+    list_display = ("user_id", "agent_id", "module_id", "chat_display", "updated_at")
     search_fields = ("=user_id", "agent_id", "module_id", "chat_id")
     show_full_result_count = False
+    history_list_display = ("chat_id", "actor", "history_change_reason")
+    actions = ["clear_chats"]
+
+    # Read-only: a chat id is set by the agents through the API, and cleared with the action
+    # below (a raw edit or delete here would skip the actor and the Dolt commit).
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="chat id", ordering="chat_id")
+    def chat_display(self, obj):
+        return obj.chat_id or "(cleared)"
+
+    @admin.action(description="Clear the selected module chats (the next request starts a new chat)")
+    def clear_chats(self, request, queryset):
+        cleared = 0
+        for chat in queryset.exclude(chat_id=""):
+            services.clear_module_chat(
+                user_id=chat.user_id, agent_id=chat.agent_id, module_id=chat.module_id,
+                actor=_actor(request), author=dolt.author_for_user(request.user), user=request.user,
+            )
+            cleared += 1
+        self.message_user(request, f"Cleared {cleared} module chat(s).", messages.SUCCESS)
 
 
 @admin.register(UserApiKey)
 class UserApiKeyAdmin(admin.ModelAdmin):
-    # The ciphertext is never shown; fingerprint + last 4 identify a key.
+    # Neither the key nor its ciphertext is ever shown: fingerprint + last 4 identify a key.
     list_display = ("user_id", "masked", "updated_at")
     fields = ("user_id", "fingerprint", "last4", "created_at", "updated_at")
     readonly_fields = fields
     search_fields = ("=user_id",)
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # The ciphertext is not even loaded for the admin pages.
+        return super().get_queryset(request).defer("ciphertext")
 
     def has_add_permission(self, request):
+        return False  # keys are set by the learner's side through the API
+
+    def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        self._delete(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        self._delete(request, list(queryset))
+
+    def _delete(self, request, records):
+        for record in records:
+            try:
+                services.delete_user_key(
+                    record.user_id, actor=_actor(request), author=dolt.author_for_user(request.user)
+                )
+            except ChatsError as exc:  # deleted meanwhile by someone else
+                self.message_user(request, exc.message, messages.WARNING)

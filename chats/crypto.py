@@ -1,20 +1,24 @@
-"""Encryption of learners' OpenWebUI keys at rest (MultiFernet, keys from YOULAB_FERNET_KEYS)."""
+"""Encryption of learners' OpenWebUI keys at rest (MultiFernet, keys from YOULAB_FERNET_KEYS).
+
+Error messages here never include a token or a plaintext.
+"""
 
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
+from .exceptions import SecretsNotConfigured, SecretUndecryptable
 
-class SecretsNotConfigured(Exception):
-    """YOULAB_FERNET_KEYS is empty or holds something that is not a Fernet key."""
+__all__ = [
+    "SecretUndecryptable", "SecretsNotConfigured", "check_configured", "decrypt", "encrypt", "fingerprint",
+    "is_current", "rotate",
+]
+
+_UNDECRYPTABLE = "the stored key cannot be decrypted with any key in YOULAB_FERNET_KEYS"
 
 
-class SecretUndecryptable(Exception):
-    """A stored token was not made with any configured key (or was tampered with)."""
-
-
-def _fernet():
+def _fernets() -> list[Fernet]:
     keys = list(settings.YOULAB_FERNET_KEYS)
     if not keys:
         raise SecretsNotConfigured(
@@ -22,12 +26,22 @@ def _fernet():
             "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
         )
     try:
-        return MultiFernet([Fernet(k.encode()) for k in keys])
-    except (ValueError, TypeError) as exc:
+        return [Fernet(k.encode()) for k in keys]
+    except (ValueError, TypeError):
+        # `from None`: a chained error could quote the bad key in a traceback.
         raise SecretsNotConfigured(
             "YOULAB_FERNET_KEYS holds a value that is not a Fernet key "
             "(32 url-safe base64-encoded bytes)"
-        ) from exc
+        ) from None
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet(_fernets())
+
+
+def check_configured() -> None:
+    """Raise SecretsNotConfigured unless YOULAB_FERNET_KEYS holds usable keys."""
+    _fernets()
 
 
 def encrypt(plaintext: str) -> str:
@@ -37,20 +51,25 @@ def encrypt(plaintext: str) -> str:
 def decrypt(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUndecryptable(
-            "the stored key cannot be decrypted with any key in YOULAB_FERNET_KEYS"
-        ) from exc
+    except InvalidToken:
+        raise SecretUndecryptable(_UNDECRYPTABLE) from None
+
+
+def is_current(token: str) -> bool:
+    """True when the token was made with the newest key (rotation would not change it)."""
+    try:
+        _fernets()[0].decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def rotate(token: str) -> str:
     """Re-encrypt with the newest key (MultiFernet.rotate)."""
     try:
         return _fernet().rotate(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUndecryptable(
-            "the stored key cannot be decrypted with any key in YOULAB_FERNET_KEYS"
-        ) from exc
+    except InvalidToken:
+        raise SecretUndecryptable(_UNDECRYPTABLE) from None
 
 
 def fingerprint(plaintext: str) -> str:

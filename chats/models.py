@@ -3,18 +3,37 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
+class ModuleChatHistoryBase(models.Model):
+    """Columns module_chat_history has beyond simple-history's own."""
+
+    # Who set or cleared the chat: "agent:<key name>", "staff:<username>", "system", ...
+    # Agents are not Django users, so history_user alone cannot say which agent it was.
+    actor = models.CharField(max_length=255, default="system")
+
+    class Meta:
+        abstract = True
+
+
 class ModuleChat(models.Model):
-    """Which OpenWebUI chat belongs to a (learner, agent, module)."""
+    """Which OpenWebUI chat belongs to a (learner, agent, module).
+
+    One row per triple, for good: clearing sets `chat_id` to "" (the next GET answers 404 and the
+    caller starts a new chat), so every chat id the triple ever had stays in its history.
+    """
 
     user_id = models.CharField(max_length=255)
     agent_id = models.CharField(max_length=255)
     module_id = models.CharField(max_length=255)
-    chat_id = models.CharField(max_length=255)
+    chat_id = models.CharField(max_length=255, blank=True, help_text="Empty when cleared.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     # Past chat ids, who changed or cleared them, and when.
-    history = HistoricalRecords(table_name="module_chat_history", user_related_name="+")
+    history = HistoricalRecords(
+        table_name="module_chat_history",
+        user_related_name="+",
+        bases=[ModuleChatHistoryBase],
+    )
 
     class Meta:
         db_table = "module_chats"
@@ -26,11 +45,21 @@ class ModuleChat(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.user_id} · {self.agent_id} · {self.module_id} → {self.chat_id}"
+        return f"{self.user_id} · {self.agent_id} · {self.module_id} → {self.chat_id or '(cleared)'}"
+
+    @property
+    def is_cleared(self):
+        return not self.chat_id
+
+
+HistoricalModuleChat = ModuleChat.history.model
 
 
 class UserApiKey(models.Model):
-    """A learner's OpenWebUI API key. Only ciphertext is stored (see chats.crypto)."""
+    """A learner's OpenWebUI API key. Only ciphertext is stored (see chats.crypto).
+
+    Deliberately without HistoricalRecords: a history table would keep every key forever.
+    """
 
     user_id = models.CharField(max_length=255, unique=True)
     ciphertext = models.TextField()

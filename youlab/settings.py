@@ -146,7 +146,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["youlab.api.auth.AgentKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"agent": os.environ.get("YOULAB_AGENT_RATE", "1200/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["youlab.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "youlab.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "youlab.api.pagination.Pagination",
     "PAGE_SIZE": 50,

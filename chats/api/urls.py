@@ -1,3 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from . import views
+
+urlpatterns = [
+    path("users/<str:user_id>/module-chats/", views.ModuleChatListView.as_view(), name="module-chat-list"),
+    path(
+        "users/<str:user_id>/module-chats/<str:agent_id>/<str:module_id>/",
+        views.ModuleChatDetailView.as_view(),
+        name="module-chat-detail",
+    ),
+    path("users/<str:user_id>/owui-key/", views.OwuiKeyView.as_view(), name="owui-key"),
+    path("users/<str:user_id>/export/", views.UserExportView.as_view(), name="user-export"),
+]

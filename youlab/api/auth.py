@@ -39,7 +39,9 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
             api_key = APIKey.objects.get_from_key(key)
         except APIKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
-        if not api_key.is_valid(key):
+        # get_from_key has checked the hash and `revoked`; expiry is only checked by the
+        # manager's is_valid(), not the model's.
+        if api_key.has_expired:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         return Agent(api_key), api_key
 

@@ -3,12 +3,15 @@
     {"error": {"code": "old_str_not_unique", "message": "...", "details": {...}}}
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from youlab.dolt import SerializationFailure
 from youlab.errors import ServiceError
 
 
@@ -55,11 +58,23 @@ def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: map every known error to the shared shape."""
     if isinstance(exc, ApiError):
         return error_response(exc.error_code, exc.message, exc.status_code, exc.details)
+    if isinstance(exc, SerializationFailure):
+        return error_response(
+            "concurrent_write", "other clients kept changing the same data; try again",
+            status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, ServiceError):
         return error_response(exc.code, exc.message, exc.status, exc.details)
     edit_error = _edit_error_class()
     if edit_error and isinstance(exc, edit_error):
         return error_response(exc.code, exc.message, exc.status, exc.details)
+    if isinstance(exc, RequestDataTooBig):
+        # DRF reads JSON bodies through request.body, where Django enforces the upload limit.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(
+            "request_too_large", f"the request body is larger than {limit} bytes",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, {"max_bytes": limit},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, DjangoPermissionDenied):

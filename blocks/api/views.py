@@ -1,0 +1,197 @@
+"""Block routes for agents and staff: read blocks and their history; staff revert.
+
+Thin views: serializers check shapes, blocks.selectors read, blocks.services write.
+"""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.response import Response
+
+from blocks import selectors, services
+from blocks.models import OwnerType
+from youlab.api import openapi
+from youlab.api.auth import IsStaff
+from youlab.api.views import ApiViewMixin, etag, if_none_match
+
+from .serializers import BlockLabelSerializer, BlockSerializer, BlockVersionSerializer, RevertSerializer
+
+BLOCK_EXAMPLE = {
+    "id": "7d9f3c1e-2b1a-4c55-9d7e-0a1b2c3d4e5f",
+    "owner_type": "user",
+    "owner_id": "maya",
+    "label": "student",
+    "content": "# Student\nName: Maya\nGoal: write about the bakery\n",
+    "description": "What we know about the learner",
+    "char_limit": 5000,
+    "read_only": False,
+    "metadata": {},
+    "version": 3,
+    "created_at": "2026-01-10T09:00:00Z",
+    "updated_at": "2026-01-12T15:30:00Z",
+}
+VERSION_EXAMPLE = {
+    "version": 3,
+    "content": "# Student\nName: Maya\nGoal: write about the bakery\n",
+    "actor": "staff:rita",
+    "reason": "Diff 5c0e… (str_replace) approved by rita",
+    "date": "2026-01-12T15:30:00Z",
+    "diff_id": "5c0e8d1a-0000-4000-8000-000000000001",
+    "deleted": False,
+}
+NOT_FOUND = openapi.error_example(
+    "Unknown block", 404, "block_not_found", "no block 'goals' for learner 'maya'",
+    {"owner_type": "user", "owner_id": "maya", "label": "goals"},
+)
+
+
+class OwnerMixin(ApiViewMixin):
+    """A route under `users/{user_id}/` or `shared/{namespace}/`."""
+
+    owner_type = OwnerType.USER
+    owner_kwarg = "user_id"
+
+    def get_owner_id(self) -> str:
+        return services.validate_owner_id(self.kwargs[self.owner_kwarg])
+
+    def get_label(self) -> str:
+        serializer = BlockLabelSerializer(data={"label": self.kwargs["label"]})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["label"]
+
+    def get_block(self):
+        return selectors.get_live_block(self.owner_type, self.get_owner_id(), self.get_label())
+
+
+class BlockList(OwnerMixin, generics.ListAPIView):
+    serializer_class = BlockSerializer
+
+    def get_queryset(self):
+        return selectors.live_blocks(self.owner_type, self.get_owner_id())
+
+
+class BlockDetail(OwnerMixin, generics.GenericAPIView):
+    serializer_class = BlockSerializer
+
+    def get(self, request, *args, **kwargs):
+        block = self.get_block()
+        headers = {"ETag": etag(block.version)}
+        if if_none_match(request, block.version):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(BlockSerializer(block).data, headers=headers)
+
+
+class BlockHistory(OwnerMixin, generics.ListAPIView):
+    serializer_class = BlockVersionSerializer
+
+    def get_queryset(self):
+        return selectors.block_history(self.get_block())
+
+
+class BlockRevert(OwnerMixin, generics.GenericAPIView):
+    serializer_class = RevertSerializer
+    permission_classes = [IsStaff]
+
+    def post(self, request, *args, **kwargs):
+        block = self.get_block()
+        serializer = RevertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        block = services.revert_block_as_staff(
+            block,
+            serializer.validated_data["version"],
+            reviewer=request.user,
+            reason=serializer.validated_data.get("reason", ""),
+        )
+        return Response(BlockSerializer(block).data, headers={"ETag": etag(block.version)})
+
+
+# --- OpenAPI: one decorated class per owner kind ----------------------------------------------
+
+
+def _owner_words(owner):
+    return ("the learner's", "blocks") if owner == "user" else ("the shared namespace's", "shared blocks")
+
+
+def _list_schema(owner):
+    whose, tag = _owner_words(owner)
+    return extend_schema(
+        summary=f"List {whose} live blocks",
+        description=f"{whose.capitalize()} blocks that are not deleted, by label, with their content. "
+        + ("An unknown learner has no blocks: the answer is an empty list, not 404." if owner == "user"
+           else "An unknown namespace has no blocks: the answer is an empty list."),
+        tags=[tag],
+        parameters=[openapi.owner_parameter(owner)],
+        responses={200: BlockSerializer(many=True), **openapi.error_responses(400, 404)},
+        examples=[OpenApiExample("Blocks", value=BLOCK_EXAMPLE, response_only=True, status_codes=["200"])],
+    )
+
+
+def _detail_schema(owner):
+    whose, tag = _owner_words(owner)
+    return extend_schema(
+        summary=f"Read one of {whose} blocks",
+        description="Answers with `ETag: \"<version>\"`. Send it back as `If-None-Match` to get 304 "
+        "while the block is unchanged, or as `If-Match` on a proposal to make it conditional.",
+        tags=[tag],
+        parameters=[openapi.owner_parameter(owner), openapi.LABEL, openapi.IF_NONE_MATCH, openapi.ETAG],
+        responses={
+            200: BlockSerializer,
+            304: OpenApiResponse(description="Not modified: the block is still at the version named by If-None-Match."),
+            **openapi.error_responses(400, 404),
+        },
+        examples=[OpenApiExample("Block", value=BLOCK_EXAMPLE, response_only=True, status_codes=["200"]), NOT_FOUND],
+    )
+
+
+def _history_schema(owner):
+    whose, tag = _owner_words(owner)
+    return extend_schema(
+        summary=f"Versions of one of {whose} blocks, newest first",
+        description="Every version with its full content, who made it (`actor`), why (`reason`) and when.",
+        tags=[tag],
+        parameters=[openapi.owner_parameter(owner), openapi.LABEL],
+        responses={200: BlockVersionSerializer(many=True), **openapi.error_responses(400, 404)},
+        examples=[
+            OpenApiExample("Versions", value=VERSION_EXAMPLE, response_only=True, status_codes=["200"]),
+            NOT_FOUND,
+        ],
+    )
+
+
+def _revert_schema(owner):
+    whose, tag = _owner_words(owner)
+    return extend_schema(
+        summary=f"Staff: revert one of {whose} blocks to an earlier version",
+        description="Makes a new version whose content equals version `version` (staff login only; "
+        "agent keys get 403). Leaves a history row and a Dolt commit by the reviewer.",
+        tags=["review"],
+        parameters=[openapi.owner_parameter(owner), openapi.LABEL, openapi.ETAG],
+        request=RevertSerializer,
+        responses={200: BlockSerializer, **openapi.error_responses(400, 404, 409, 413, 415)},
+        examples=[
+            OpenApiExample("Revert to version 2", value={"version": 2, "reason": "undo the bad edit"}, request_only=True),
+            OpenApiExample("Reverted", value={**BLOCK_EXAMPLE, "version": 4}, response_only=True, status_codes=["200"]),
+            openapi.error_example("Agent key", 403, "permission_denied", "staff only: agent API keys may not do this"),
+            openapi.error_example("No such version", 404, "version_not_found", "block 'student' has no version 9", {"version": 9}),
+        ],
+    )
+
+
+def _variant(base, owner, **schemas):
+    attrs = {
+        "owner_type": OwnerType.USER if owner == "user" else OwnerType.SHARED,
+        "owner_kwarg": "user_id" if owner == "user" else "namespace",
+        "__module__": __name__,
+    }
+    name = ("User" if owner == "user" else "Shared") + base.__name__
+    cls = type(name, (base,), attrs)
+    return extend_schema_view(**{method: make(owner) for method, make in schemas.items()})(cls)
+
+
+UserBlockList = _variant(BlockList, "user", get=_list_schema)
+SharedBlockList = _variant(BlockList, "shared", get=_list_schema)
+UserBlockDetail = _variant(BlockDetail, "user", get=_detail_schema)
+SharedBlockDetail = _variant(BlockDetail, "shared", get=_detail_schema)
+UserBlockHistory = _variant(BlockHistory, "user", get=_history_schema)
+SharedBlockHistory = _variant(BlockHistory, "shared", get=_history_schema)
+UserBlockRevert = _variant(BlockRevert, "user", post=_revert_schema)
+SharedBlockRevert = _variant(BlockRevert, "shared", post=_revert_schema)

@@ -1,0 +1,38 @@
+"""Reads of blocks and their history (writes go through blocks.services)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .exceptions import BlockNotFound
+from .models import Block, HistoricalBlock
+
+
+def live_blocks(owner_type: str, owner_id: str) -> QuerySet[Block]:
+    """An owner's blocks that are not soft-deleted, by label (an unknown owner has none)."""
+    return Block.objects.filter(
+        owner_type=owner_type, owner_id=owner_id, deleted_at__isnull=True
+    ).order_by("label", "id")
+
+
+def get_live_block(owner_type: str, owner_id: str, label: str) -> Block:
+    block = live_blocks(owner_type, owner_id).filter(label=label).first()
+    if block is None:
+        what = "shared namespace" if owner_type == "shared" else "learner"
+        raise BlockNotFound(
+            f"no block {label!r} for {what} {owner_id!r}",
+            details={"owner_type": owner_type, "owner_id": owner_id, "label": label},
+        )
+    return block
+
+
+def block_history(block: Block) -> QuerySet[HistoricalBlock]:
+    """The block's versions, newest first (one row per version)."""
+    return (
+        Block.history.filter(id=block.pk)
+        .order_by("-version", "-history_id")
+        .only(
+            "history_id", "id", "version", "content", "actor", "history_change_reason",
+            "history_date", "diff_id", "deleted_at",
+        )
+    )

@@ -1,0 +1,141 @@
+"""Request and response shapes of the chats routes (also the OpenAPI schema's source)."""
+
+from rest_framework import serializers
+
+# --- module chats --------------------------------------------------------------------------------
+
+
+class ModuleChatSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    agent_id = serializers.CharField()
+    module_id = serializers.CharField()
+    chat_id = serializers.CharField(help_text="The OpenWebUI chat id.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ModuleChatPutSerializer(serializers.Serializer):
+    # Not trimmed: " abc" is refused by the service rather than silently stored as "abc".
+    chat_id = serializers.CharField(
+        max_length=255, trim_whitespace=False,
+        help_text="The OpenWebUI chat id: ≤255 characters, no '/', '\\' or control characters.",
+    )
+
+
+# --- learners' OpenWebUI keys --------------------------------------------------------------------
+
+
+class OwuiKeyMaskedSerializer(serializers.Serializer):
+    """What anyone but an agent asking for the one key sees: never the key itself."""
+
+    user_id = serializers.CharField()
+    present = serializers.SerializerMethodField()
+    fingerprint = serializers.CharField(help_text="First 16 hex digits of the key's SHA-256.")
+    last4 = serializers.CharField()
+    masked = serializers.CharField(help_text="'…' + last 4 + fingerprint, for display.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_present(self, obj) -> bool:
+        return True
+
+
+class OwuiKeySecretSerializer(OwuiKeyMaskedSerializer):
+    """GET by an agent key: the key in plaintext, to call OpenWebUI on the learner's behalf."""
+
+    key = serializers.SerializerMethodField()
+
+    def get_key(self, obj) -> str:
+        return self.context["key"]
+
+
+class OwuiKeyPutSerializer(serializers.Serializer):
+    # No trimming and no length limit here: the service's rules apply (and never quote the key).
+    key = serializers.CharField(
+        write_only=True, trim_whitespace=False, allow_blank=True,
+        help_text="The learner's OpenWebUI API key: 8–4096 printable ASCII characters, no spaces.",
+    )
+
+
+# --- export (documentation only: the view returns chats.export's document as is) ---------------
+
+
+class ExportKeySerializer(serializers.Serializer):
+    present = serializers.BooleanField()
+    fingerprint = serializers.CharField(allow_null=True)
+    last4 = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportBlockVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    content = serializers.CharField()
+    actor = serializers.CharField()
+    history_change_reason = serializers.CharField(allow_null=True)
+    history_date = serializers.DateTimeField()
+    history_type = serializers.ChoiceField(choices=["+", "~", "-"])
+    history_user = serializers.CharField(allow_null=True, help_text="Username, or null.")
+    diff_id = serializers.UUIDField(allow_null=True)
+    import_key = serializers.CharField(allow_null=True)
+    deleted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExportBlockSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    owner_type = serializers.CharField()
+    owner_id = serializers.CharField()
+    label = serializers.CharField()
+    content = serializers.CharField()
+    description = serializers.CharField()
+    char_limit = serializers.IntegerField(allow_null=True)
+    read_only = serializers.BooleanField()
+    metadata = serializers.JSONField()
+    version = serializers.IntegerField()
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    history = ExportBlockVersionSerializer(many=True)
+
+
+class ExportDiffSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    label = serializers.CharField()
+    block_id = serializers.UUIDField(allow_null=True)
+    operation = serializers.CharField()
+    arguments = serializers.JSONField()
+    status = serializers.CharField()
+    reviewer = serializers.CharField(allow_null=True, help_text="Username, or null.")
+    created_at = serializers.DateTimeField()
+
+
+class ExportModuleChatVersionSerializer(serializers.Serializer):
+    chat_id = serializers.CharField(help_text="Empty: cleared.")
+    actor = serializers.CharField()
+    history_change_reason = serializers.CharField(allow_null=True)
+    history_date = serializers.DateTimeField()
+    history_type = serializers.ChoiceField(choices=["+", "~", "-"])
+    history_user = serializers.CharField(allow_null=True)
+
+
+class ExportModuleChatSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    agent_id = serializers.CharField()
+    module_id = serializers.CharField()
+    chat_id = serializers.CharField(help_text="Empty: cleared.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    history = ExportModuleChatVersionSerializer(many=True)
+
+
+class ExportDocumentSerializer(serializers.Serializer):
+    """The youlab-export document (chats/EXPORT_FORMAT.md); rows carry every column."""
+
+    format = serializers.CharField(default="youlab-export")
+    format_version = serializers.IntegerField(default=1)
+    exported_at = serializers.DateTimeField()
+    user_id = serializers.CharField()
+    blocks = ExportBlockSerializer(many=True)
+    diffs = ExportDiffSerializer(many=True)
+    module_chats = ExportModuleChatSerializer(many=True)
+    owui_key = ExportKeySerializer()

@@ -1,0 +1,280 @@
+"""Module chats, learners' OpenWebUI keys and learner export. Thin: chats.services has the rules."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chats import services
+from chats.exceptions import ChatsError
+from chats.export import build_user_export
+from youlab import dolt
+from youlab.api import openapi
+from youlab.api.auth import actor_for, is_agent
+from youlab.api.errors import ApiError
+from youlab.api.views import ApiViewMixin
+
+from .serializers import (
+    ExportDocumentSerializer,
+    ModuleChatPutSerializer,
+    ModuleChatSerializer,
+    OwuiKeyMaskedSerializer,
+    OwuiKeyPutSerializer,
+    OwuiKeySecretSerializer,
+)
+
+AGENT_EMAIL = "agent@youlab.local"
+
+
+def _author(request) -> str:
+    """The Dolt commit author for a request: the agent key's name, or the staff user."""
+    if is_agent(request):
+        return dolt.author(request.user.actor, AGENT_EMAIL)
+    return dolt.author_for_user(request.user)
+
+
+def _history_user(request):
+    return None if is_agent(request) else request.user
+
+
+_D400 = (
+    "`invalid_input`: an id is empty, longer than 255 characters, or holds '/', '\\', control "
+    "characters or surrounding spaces; or the body is invalid (`parse_error`). Nothing was changed."
+)
+_D409_CONCURRENT = "`concurrent_write`: other clients kept writing the same row; try again."
+
+
+def _errors(*statuses, **descriptions):
+    """The shared error responses (401, 403, 429 always) plus 503, which they do not cover."""
+    responses = openapi.error_responses(*(s for s in statuses if s != 503), d400=_D400, **descriptions)
+    if 503 in statuses:
+        responses[503] = OpenApiResponse(
+            openapi.ErrorSerializer,
+            description="`secrets_not_configured`: YOULAB_FERNET_KEYS is empty or invalid.",
+        )
+    return responses
+
+
+AGENT_ID = OpenApiParameter("agent_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The agent.")
+MODULE_ID = OpenApiParameter(
+    "module_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The course module."
+)
+
+
+class ChatsView(ApiViewMixin, APIView):
+    """Maps the services' errors onto the API's error shape."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, ChatsError):
+            exc = ApiError(exc.code, exc.message, exc.status, exc.details)
+        return super().handle_exception(exc)
+
+
+# --- module chats --------------------------------------------------------------------------------
+
+_D404_CHAT = "`module_chat_not_found`: no chat is set for the module, or it was cleared."
+
+_CHAT_EXAMPLE = OpenApiExample(
+    "A module chat",
+    value={
+        "user_id": "owui-user-1", "agent_id": "tutor", "module_id": "module-3",
+        "chat_id": "2f6c1a4e-0b8e-4c52-9a55-0f7d2f1c9b11",
+        "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z",
+    },
+    response_only=True,
+)
+
+
+class ModuleChatDetailView(ChatsView):
+    @extend_schema(
+        tags=["module chats"],
+        summary="The chat of one module",
+        description="404 `module_chat_not_found` when none is set or it was cleared: start a new "
+        "OpenWebUI chat and PUT its id.",
+        parameters=[openapi.USER_ID, AGENT_ID, MODULE_ID],
+        responses={200: ModuleChatSerializer, **_errors(400, 404, d404=_D404_CHAT)},
+        examples=[_CHAT_EXAMPLE],
+    )
+    def get(self, request, user_id, agent_id, module_id):
+        chat = services.get_module_chat(user_id=user_id, agent_id=agent_id, module_id=module_id)
+        return Response(ModuleChatSerializer(chat).data)
+
+    @extend_schema(
+        tags=["module chats"],
+        summary="Set the chat of one module",
+        description="201 when the module had no chat (or it was cleared), 200 when it replaces "
+        "one or is already this chat (then nothing is written).",
+        request=ModuleChatPutSerializer,
+        parameters=[openapi.USER_ID, AGENT_ID, MODULE_ID],
+        responses={
+            200: ModuleChatSerializer, 201: ModuleChatSerializer,
+            **_errors(400, 409, d409=_D409_CONCURRENT),
+        },
+        examples=[
+            OpenApiExample(
+                "Set a chat id", value={"chat_id": "2f6c1a4e-0b8e-4c52-9a55-0f7d2f1c9b11"},
+                request_only=True,
+            ),
+            _CHAT_EXAMPLE,
+        ],
+    )
+    def put(self, request, user_id, agent_id, module_id):
+        body = ModuleChatPutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        chat, created = services.upsert_module_chat(
+            user_id=user_id, agent_id=agent_id, module_id=module_id,
+            chat_id=body.validated_data["chat_id"],
+            actor=actor_for(request), author=_author(request), user=_history_user(request),
+        )
+        return Response(
+            ModuleChatSerializer(chat).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        tags=["module chats"],
+        summary="Clear the chat of one module",
+        description="The next GET answers 404; the old chat id stays in the history with who "
+        "cleared it and when.",
+        parameters=[openapi.USER_ID, AGENT_ID, MODULE_ID],
+        responses={204: None, **_errors(400, 404, 409, d404=_D404_CHAT, d409=_D409_CONCURRENT)},
+    )
+    def delete(self, request, user_id, agent_id, module_id):
+        services.clear_module_chat(
+            user_id=user_id, agent_id=agent_id, module_id=module_id,
+            actor=actor_for(request), author=_author(request), user=_history_user(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(
+    tags=["module chats"],
+    summary="A learner's module chats",
+    description="Current chats (cleared ones are left out), by agent and module. An unknown "
+    "learner has none.",
+    parameters=[
+        openapi.USER_ID,
+        OpenApiParameter("agent_id", OpenApiTypes.STR, description="Only this agent's chats."),
+    ],
+    responses={200: ModuleChatSerializer(many=True), **_errors(400)},
+    examples=[_CHAT_EXAMPLE],
+)
+class ModuleChatListView(ChatsView, generics.ListAPIView):
+    serializer_class = ModuleChatSerializer
+
+    def get_queryset(self):
+        return services.list_module_chats(
+            user_id=self.kwargs["user_id"], agent_id=self.request.query_params.get("agent_id"),
+        )
+
+
+# --- learners' OpenWebUI keys --------------------------------------------------------------------
+
+_D404_KEY = "`key_not_found`: the learner has no OpenWebUI key."
+_D409_UNDECRYPTABLE = (
+    "`secret_undecryptable`: no key in YOULAB_FERNET_KEYS opens the stored token (restore the old "
+    "Fernet key, or PUT the key again). `concurrent_write`: try again."
+)
+
+_KEY_MASKED_EXAMPLE = {
+    "user_id": "owui-user-1", "present": True, "fingerprint": "9f2c7d1e04ab5c33",
+    "last4": "c0de", "masked": "…c0de (9f2c7d1e04ab5c33)",
+    "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z",
+}
+
+
+class OwuiKeyView(ChatsView):
+    @extend_schema(
+        tags=["learner keys"],
+        summary="The learner's OpenWebUI key",
+        description="With an agent key the answer holds `key`, the key itself (to call OpenWebUI "
+        "on the learner's behalf; `Cache-Control: no-store`). Staff get the masked form only. "
+        "404 `key_not_found`; 503 `secrets_not_configured`; 409 `secret_undecryptable` when no "
+        "configured Fernet key opens the stored token (restore the old key, or PUT the key again).",
+        responses={
+            200: OpenApiResponse(OwuiKeySecretSerializer, description="`key` only for agent keys"),
+            **_errors(400, 404, 409, 503, d404=_D404_KEY, d409=_D409_UNDECRYPTABLE),
+        },
+        parameters=[openapi.USER_ID],
+        examples=[
+            OpenApiExample("Agent", value={**_KEY_MASKED_EXAMPLE, "key": "sk-0123456789abcdefc0de"},
+                           response_only=True),
+            OpenApiExample("Staff", value=_KEY_MASKED_EXAMPLE, response_only=True),
+        ],
+    )
+    def get(self, request, user_id):
+        record = services.get_user_key_record(user_id)
+        if not is_agent(request):
+            return Response(OwuiKeyMaskedSerializer(record).data)
+        key = services.decrypt_user_key(record)
+        data = OwuiKeySecretSerializer(record, context={"key": key}).data
+        return Response(data, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        tags=["learner keys"],
+        summary="Set the learner's OpenWebUI key",
+        description="Stored encrypted; the answer is the masked form (201 new, 200 replaced or "
+        "unchanged). 400 `invalid_key` never quotes the key.",
+        request=OwuiKeyPutSerializer,
+        responses={
+            200: OwuiKeyMaskedSerializer, 201: OwuiKeyMaskedSerializer,
+            **_errors(400, 409, 503, d409=_D409_CONCURRENT),
+        },
+        parameters=[openapi.USER_ID],
+        examples=[
+            OpenApiExample("Set a key", value={"key": "sk-0123456789abcdefc0de"}, request_only=True),
+            OpenApiExample("Masked", value=_KEY_MASKED_EXAMPLE, response_only=True),
+        ],
+    )
+    def put(self, request, user_id):
+        body = OwuiKeyPutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        record, created = services.set_user_key(
+            user_id, body.validated_data["key"], actor=actor_for(request), author=_author(request),
+        )
+        return Response(
+            OwuiKeyMaskedSerializer(record).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        tags=["learner keys"],
+        summary="Delete the learner's OpenWebUI key",
+        parameters=[openapi.USER_ID],
+        responses={204: None, **_errors(400, 404, 409, d404=_D404_KEY, d409=_D409_CONCURRENT)},
+    )
+    def delete(self, request, user_id):
+        services.delete_user_key(user_id, actor=actor_for(request), author=_author(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+class UserExportView(ChatsView):
+    @extend_schema(
+        tags=["export"],
+        summary="Everything about a learner, except secrets",
+        description="One `youlab-export` document (format_version 1, chats/EXPORT_FORMAT.md): "
+        "blocks with every version, diffs, module chats with their history, and whether an "
+        "OpenWebUI key is set (fingerprint and last 4 only). `python manage.py import_export` "
+        "restores it. An unknown learner gives an empty document.",
+        parameters=[openapi.USER_ID],
+        responses={200: ExportDocumentSerializer, **_errors(400)},
+        examples=[
+            OpenApiExample(
+                "An export",
+                value={
+                    "format": "youlab-export", "format_version": 1,
+                    "exported_at": "2026-11-28T12:00:00.000000Z", "user_id": "owui-user-1",
+                    "blocks": [], "diffs": [], "module_chats": [],
+                    "owui_key": {"present": False, "fingerprint": None, "last4": None,
+                                 "created_at": None, "updated_at": None},
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def get(self, request, user_id):
+        return Response(build_user_export(user_id))

@@ -1,0 +1,420 @@
+"""Module chats, learners' OpenWebUI keys, and restoring a learner's export.
+
+Every write is one unit of work: a `dolt.atomic()` transaction (retried as a whole on Dolt's
+serialization failure) that ends in one Dolt commit by the given author. Nothing here writes a
+learner's key in plaintext anywhere: not in a table, a history row, a Dolt commit message, a log
+line or an error message.
+
+Clearing a module chat sets its `chat_id` to "" instead of deleting the row: the triple keeps one
+row (and one simple-history id) for good, so the history of every chat id it ever had, and who
+cleared it when, reads as one story, and concurrent set/clear calls are plain cell-level
+conflicts on one row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from blocks.models import Block, HistoricalBlock
+from diffs.models import PendingDiff
+from youlab import dolt
+
+from . import crypto, export
+from .exceptions import (
+    ConcurrentWrite,
+    InvalidExportDocument,
+    KeyNotFound,
+    LearnerExists,
+    ModuleChatNotFound,
+)
+from .models import HistoricalModuleChat, ModuleChat, UserApiKey
+from .validators import validate_id, validate_owui_key
+
+logger = logging.getLogger(__name__)
+
+
+class _RowTaken(Exception):
+    """Our INSERT met a row a concurrent writer committed after our snapshot began."""
+
+
+def _run_unit(unit):
+    """Run a unit of work, retried as a whole when it loses a race with another writer.
+
+    On Dolt, two transactions that insert the same unique key both succeed until COMMIT, where
+    the second fails (1213, or 1105 "constraint violations") and `dolt.retry_on_conflict`
+    re-runs it. An IntegrityError at the INSERT itself (`_RowTaken`) gets one more run too. Either
+    way the re-run's fresh snapshot sees the other writer's row and updates it instead.
+    """
+    for _ in range(2):
+        try:
+            return dolt.retry_on_conflict(unit)
+        except _RowTaken:
+            if connection.in_atomic_block:
+                break  # inside a caller's transaction our snapshot cannot move on
+        except dolt.SerializationFailure as exc:
+            raise ConcurrentWrite(str(exc)) from exc
+    raise ConcurrentWrite("another client wrote the same row at the same time; try again")
+
+
+def _insert(instance):
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+    except IntegrityError as exc:
+        raise _RowTaken from exc
+
+
+def _stamp(instance, *, actor: str, reason: str, user=None):
+    """Who and why for the history row of the next save.
+
+    `_history_user` is always set (None for agents) so simple-history never falls back to the
+    request's user, which for API-key requests is an Agent, not a Django user.
+    """
+    instance._history_actor = actor
+    instance._change_reason = reason
+    instance._history_user = user
+
+
+# --- module chats --------------------------------------------------------------------------------
+
+
+def _triple(user_id, agent_id, module_id) -> dict:
+    return {
+        "user_id": validate_id(user_id, "user_id"),
+        "agent_id": validate_id(agent_id, "agent_id"),
+        "module_id": validate_id(module_id, "module_id"),
+    }
+
+
+def get_module_chat(*, user_id: str, agent_id: str, module_id: str) -> ModuleChat:
+    """The triple's current chat; ModuleChatNotFound when there is none or it was cleared."""
+    chat = ModuleChat.objects.filter(**_triple(user_id, agent_id, module_id)).first()
+    if chat is None or chat.is_cleared:
+        raise ModuleChatNotFound(
+            f"no chat for module {module_id!r} of agent {agent_id!r} and learner {user_id!r}"
+        )
+    return chat
+
+
+def list_module_chats(*, user_id: str, agent_id: str | None = None):
+    """The learner's current (not cleared) chats; an unknown learner has none."""
+    chats = ModuleChat.objects.filter(user_id=validate_id(user_id, "user_id")).exclude(chat_id="")
+    if agent_id is not None:
+        chats = chats.filter(agent_id=validate_id(agent_id, "agent_id"))
+    return chats.order_by("agent_id", "module_id")
+
+
+def upsert_module_chat(
+    *, user_id: str, agent_id: str, module_id: str, chat_id: str,
+    actor: str, author: str = dolt.SYSTEM_AUTHOR, user=None,
+) -> tuple[ModuleChat, bool]:
+    """Point the triple at `chat_id`. Returns (chat, created): created when no chat was set.
+
+    Setting the chat it already has writes nothing.
+    """
+    triple = _triple(user_id, agent_id, module_id)
+    validate_id(chat_id, "chat_id")
+    where = f"{triple['user_id']}/{triple['agent_id']}/{triple['module_id']}"
+
+    def unit():
+        with dolt.atomic():
+            chat = ModuleChat.objects.filter(**triple).first()
+            if chat is not None and chat.chat_id == chat_id:
+                return chat, False
+            now = timezone.now()
+            created = chat is None or chat.is_cleared
+            if chat is None:
+                chat = ModuleChat(**triple, chat_id=chat_id, created_at=now, updated_at=now)
+                _stamp(chat, actor=actor, reason="Set", user=user)
+                _insert(chat)
+            else:
+                chat.chat_id = chat_id
+                chat.updated_at = now
+                _stamp(chat, actor=actor, reason="Set" if created else "Changed", user=user)
+                chat.save(update_fields=["chat_id", "updated_at"])
+            dolt.commit_on_success(f"Set module chat {where} -> {chat_id} ({actor})", author)
+            return chat, created
+
+    return _run_unit(unit)
+
+
+def clear_module_chat(
+    *, user_id: str, agent_id: str, module_id: str,
+    actor: str, author: str = dolt.SYSTEM_AUTHOR, user=None,
+) -> ModuleChat:
+    """Forget the triple's chat: the next get answers ModuleChatNotFound (history keeps it)."""
+    triple = _triple(user_id, agent_id, module_id)
+    where = f"{triple['user_id']}/{triple['agent_id']}/{triple['module_id']}"
+
+    def unit():
+        with dolt.atomic():
+            chat = ModuleChat.objects.filter(**triple).first()
+            if chat is None or chat.is_cleared:
+                raise ModuleChatNotFound(f"no chat to clear for {where}")
+            old_chat_id = chat.chat_id
+            chat.chat_id = ""
+            chat.updated_at = timezone.now()
+            _stamp(chat, actor=actor, reason="Cleared", user=user)
+            chat.save(update_fields=["chat_id", "updated_at"])
+            dolt.commit_on_success(f"Clear module chat {where} (was {old_chat_id}) ({actor})", author)
+            return chat
+
+    return _run_unit(unit)
+
+
+# --- learners' OpenWebUI keys --------------------------------------------------------------------
+
+
+def get_user_key_record(user_id: str) -> UserApiKey:
+    """The stored key's metadata (fingerprint, last 4, dates); never decrypts."""
+    record = UserApiKey.objects.filter(user_id=validate_id(user_id, "user_id")).first()
+    if record is None:
+        raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
+    return record
+
+
+def get_user_key(user_id: str) -> str:
+    """The learner's key in plaintext (for agents to call OpenWebUI on the learner's behalf).
+
+    Raises KeyNotFound, SecretsNotConfigured or SecretUndecryptable.
+    """
+    return decrypt_user_key(get_user_key_record(user_id))
+
+
+def decrypt_user_key(record: UserApiKey) -> str:
+    """The plaintext of a record already read (so metadata and key come from one row)."""
+    return crypto.decrypt(record.ciphertext)
+
+
+def set_user_key(
+    user_id: str, key: str, *, actor: str, author: str = dolt.SYSTEM_AUTHOR,
+) -> tuple[UserApiKey, bool]:
+    """Store (or replace) the learner's key, encrypted. Returns (record, created).
+
+    Setting the key already stored writes nothing (unless its ciphertext had become
+    undecryptable, which this repairs).
+    """
+    validate_id(user_id, "user_id")
+    validate_owui_key(key)
+    ciphertext = crypto.encrypt(key)  # SecretsNotConfigured before anything is written
+    key_fingerprint = crypto.fingerprint(key)
+
+    def unit():
+        with dolt.atomic():
+            record = UserApiKey.objects.filter(user_id=user_id).first()
+            if record is not None and record.fingerprint == key_fingerprint and _decrypts_to(record, key):
+                return record, False
+            now = timezone.now()
+            created = record is None
+            if created:
+                record = UserApiKey(user_id=user_id, created_at=now)
+            record.ciphertext = ciphertext
+            record.fingerprint = key_fingerprint
+            record.last4 = key[-4:]
+            record.updated_at = now
+            if created:
+                _insert(record)
+            else:
+                record.save()
+            dolt.commit_on_success(
+                f"Set OpenWebUI key for {user_id} (fingerprint {key_fingerprint}) ({actor})", author
+            )
+            return record, created
+
+    result = _run_unit(unit)
+    logger.info("OpenWebUI key set for %s (fingerprint %s) by %s", user_id, key_fingerprint, actor)
+    return result
+
+
+def _decrypts_to(record: UserApiKey, key: str) -> bool:
+    try:
+        return crypto.decrypt(record.ciphertext) == key
+    except crypto.SecretUndecryptable:
+        return False
+
+
+def delete_user_key(user_id: str, *, actor: str, author: str = dolt.SYSTEM_AUTHOR) -> None:
+    validate_id(user_id, "user_id")
+
+    def unit():
+        with dolt.atomic():
+            deleted, _ = UserApiKey.objects.filter(user_id=user_id).delete()
+            if not deleted:
+                raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
+            dolt.commit_on_success(f"Delete OpenWebUI key of {user_id} ({actor})", author)
+
+    _run_unit(unit)
+    logger.info("OpenWebUI key of %s deleted by %s", user_id, actor)
+
+
+@dataclass
+class RotationResult:
+    rotated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    failed_user_ids: list[str] = field(default_factory=list)
+
+
+def rotate_all_keys(*, author: str = dolt.SYSTEM_AUTHOR) -> RotationResult:
+    """Re-encrypt every stored key with the newest Fernet key, in one Dolt commit.
+
+    Idempotent: tokens already made with the newest key are left alone. Tokens no configured
+    key can decrypt are counted as failed and left as they are.
+    """
+    crypto.check_configured()  # SecretsNotConfigured up front, before reading anything
+
+    def unit():
+        result = RotationResult()
+        with dolt.atomic():
+            for record in UserApiKey.objects.order_by("user_id").only("id", "user_id", "ciphertext"):
+                if crypto.is_current(record.ciphertext):
+                    result.unchanged += 1
+                    continue
+                try:
+                    ciphertext = crypto.rotate(record.ciphertext)
+                except crypto.SecretUndecryptable:
+                    result.failed += 1
+                    result.failed_user_ids.append(record.user_id)
+                    continue
+                # The key itself did not change, so neither does updated_at.
+                UserApiKey.objects.filter(pk=record.pk).update(ciphertext=ciphertext)
+                result.rotated += 1
+            if result.rotated:
+                dolt.commit_on_success(
+                    f"Rotate secrets: re-encrypted {result.rotated} OpenWebUI key(s) "
+                    "with the newest Fernet key",
+                    author,
+                )
+        return result
+
+    result = _run_unit(unit)
+    logger.info(
+        "secret rotation: %s rotated, %s unchanged, %s failed",
+        result.rotated, result.unchanged, result.failed,
+    )
+    return result
+
+
+# --- restoring an export -----------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    user_id: str
+    status: str  # "imported", "dry_run", or "unchanged" (this document was imported before)
+    blocks: int = 0
+    versions: int = 0
+    diffs: int = 0
+    module_chats: int = 0
+    module_chat_versions: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_user_export(
+    document: dict, *, actor: str = "import:export", author: str = dolt.SYSTEM_AUTHOR,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Restore a learner from `export.build_user_export`'s document, as one Dolt commit.
+
+    Same block and diff ids, versions and history rows (original dates, actors, reasons).
+    Refuses (LearnerExists) when the database already holds any of the learner's data, unless
+    it is exactly this document (then nothing happens: re-running an import is safe).
+    Historical rows are written directly; the original rows keep their own actors, `actor` only
+    names the importer in the Dolt commit.
+    """
+    parsed = export.parse_export_document(document)  # InvalidExportDocument on any problem
+    user_id = parsed.user_id
+
+    def unit():  # returns (status, warnings); re-run from scratch on a conflict
+        with dolt.atomic():
+            if export.learner_has_data(user_id):
+                if export.matches_current_data(document):
+                    return "unchanged", []
+                raise LearnerExists(
+                    f"learner {user_id!r} already has data in this database; import refuses to "
+                    "merge into it (export the learner and compare, or remove their data first)"
+                )
+            _refuse_taken_ids(parsed)
+            warnings = _link_users(parsed.user_links)
+            if dry_run:
+                return "dry_run", warnings
+            try:
+                with transaction.atomic():
+                    _write(parsed)
+            except (IntegrityError, DataError) as exc:
+                # An export holds no secrets, so the database's own words can be shown.
+                raise InvalidExportDocument(f"the database refused the document: {exc.args[-1]}") from exc
+            dolt.commit_on_success(
+                f"Import learner {user_id} from a youlab-export document: {len(parsed.blocks)} "
+                f"block(s), {len(parsed.block_history)} version(s), {len(parsed.diffs)} diff(s), "
+                f"{len(parsed.chats)} module chat(s) ({actor})",
+                author,
+            )
+            return "imported", warnings
+
+    status, warnings = _run_unit(unit)
+    result = ImportResult(user_id=user_id, status=status, warnings=[*parsed.warnings, *warnings])
+    if status != "unchanged":
+        result.blocks, result.versions = len(parsed.blocks), len(parsed.block_history)
+        result.diffs, result.module_chats = len(parsed.diffs), len(parsed.chats)
+        result.module_chat_versions = sum(len(rows) for rows in parsed.chat_history)
+    return result
+
+
+def _refuse_taken_ids(parsed):
+    """Block and diff ids are global: another owner may hold one (a document edited by hand)."""
+    taken = list(Block.objects.filter(pk__in=parsed.block_ids).values_list("pk", flat=True)[:5])
+    taken += list(
+        HistoricalBlock.objects.filter(id__in=parsed.block_ids).values_list("id", flat=True).distinct()[:5]
+    )
+    taken += list(PendingDiff.objects.filter(pk__in=parsed.diff_ids).values_list("pk", flat=True)[:5])
+    taken = list(dict.fromkeys(taken))
+    if taken:
+        raise LearnerExists(
+            "ids in the document already exist in this database: "
+            + ", ".join(str(pk) for pk in taken)
+        )
+
+
+def _link_users(user_links) -> list[str]:
+    """Point history_user / reviewer at the local user with the same username, if any."""
+    usernames = {username for _, _, username in user_links}
+    User = get_user_model()
+    ids = dict(
+        User.objects.filter(**{f"{User.USERNAME_FIELD}__in": usernames})
+        .values_list(User.USERNAME_FIELD, "pk")
+    )
+    for instance, attname, username in user_links:
+        setattr(instance, attname, ids.get(username))
+    missing = sorted(usernames - ids.keys())
+    if missing:
+        return [
+            "no local user for " + ", ".join(missing)
+            + ": their history rows and reviews keep the actor but no user link"
+        ]
+    return []
+
+
+def _write(parsed):
+    Block.objects.bulk_create(parsed.blocks, batch_size=200)
+    PendingDiff.objects.bulk_create(parsed.diffs, batch_size=200)
+    HistoricalBlock.objects.bulk_create(parsed.block_history, batch_size=200)
+    # bulk_create does not send signals, so no history rows are invented along the way.
+    ModuleChat.objects.bulk_create(parsed.chats, batch_size=200)
+    # MySQL cannot return auto-increment ids from a bulk insert: read them back by triple.
+    ids = {
+        (agent_id, module_id): pk
+        for pk, agent_id, module_id in ModuleChat.objects.filter(user_id=parsed.user_id)
+        .values_list("pk", "agent_id", "module_id")
+    }
+    history = []
+    for chat, rows in zip(parsed.chats, parsed.chat_history):
+        for row in rows:
+            row.id = ids[(chat.agent_id, chat.module_id)]
+            history.append(row)
+    HistoricalModuleChat.objects.bulk_create(history, batch_size=200)

@@ -1,0 +1,43 @@
+"""Input rules shared by the services and the export reader. Messages never quote a key."""
+
+import re
+
+from .exceptions import InvalidInput, InvalidKey
+
+MAX_ID_LENGTH = 255
+# Ids end up in URL paths and Dolt commit messages: no separators, no control characters.
+_ID_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+KEY_MIN_LENGTH = 8  # shorter, and "last 4" would give away half of it
+KEY_MAX_LENGTH = 4096  # OpenWebUI API keys are ~35 characters, its JWTs a few hundred
+_KEY_ALLOWED = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
+
+
+def validate_id(value, name: str) -> str:
+    """Learner, agent, module and chat ids: non-empty text, ≤255 chars, nothing path-like."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty string", details={"field": name})
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(
+            f"{name} is longer than {MAX_ID_LENGTH} characters", details={"field": name}
+        )
+    if _ID_FORBIDDEN.search(value) or value != value.strip():
+        raise InvalidInput(
+            f"{name} may not contain '/', '\\', control characters or surrounding spaces",
+            details={"field": name},
+        )
+    return value
+
+
+def validate_owui_key(key) -> str:
+    """Refuse what cannot be an OpenWebUI API key."""
+    if not isinstance(key, str) or not key:
+        raise InvalidKey("key must be a non-empty string")
+    if len(key) > KEY_MAX_LENGTH:
+        raise InvalidKey(f"key is longer than {KEY_MAX_LENGTH} characters")
+    if not _KEY_ALLOWED.fullmatch(key):
+        raise InvalidKey(
+            "key may only contain printable ASCII characters: no spaces or control characters"
+        )
+    if len(key) < KEY_MIN_LENGTH:
+        raise InvalidKey(f"key is shorter than {KEY_MIN_LENGTH} characters")
+    return key

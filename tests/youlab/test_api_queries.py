@@ -1,0 +1,78 @@
+"""Queries per request do not grow with the number of blocks, proposals or history rows."""
+
+import pytest
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from blocks import services as block_services
+from diffs import services
+from tests.diffs.factories import propose
+from tests.factories import make_block
+from tests.youlab.test_api_support import agent, agent_key, api, staff  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+SIZES = [2, 25]
+
+
+def populate(size, reviewer, owner="maya"):
+    """`size` blocks, `size` history rows on the first, `size` proposals (some decided)."""
+    blocks = [make_block(owner_id=owner, label=f"label-{n:03}", content=f"c{n}") for n in range(size)]
+    first = blocks[0]
+    for n in range(size - 1):
+        block_services.update_block_content(first, f"v{n}", actor="system", reason="r", dolt_commit=False)
+    diffs = [propose(blocks[n % len(blocks)], "append", text=f"t{n}") for n in range(size + 2)]
+    services.reject_diff(diffs[0].pk, reviewer=reviewer, reason="no")
+    return first, diffs
+
+
+# (route, expected queries): 1 is the API key lookup; lists add COUNT + page.
+AGENT_READS = [
+    (lambda first, diffs: api("users", "maya", "blocks"), 3),
+    (lambda first, diffs: api("users", "maya", "blocks", first.label), 2),
+    (lambda first, diffs: api("users", "maya", "blocks", first.label, "history"), 4),
+    (lambda first, diffs: api("users", "maya", "diffs"), 3),
+    (lambda first, diffs: api("users", "maya", "diffs", query="status=pending&mine=true"), 3),
+    (lambda first, diffs: api("users", "maya", "blocks", first.label, "diffs"), 3),
+    (lambda first, diffs: api("diffs", diffs[-1].pk), 2),
+    (lambda first, diffs: api("tools"), 1),
+]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("route,expected", AGENT_READS, ids=[
+    "blocks", "block", "history", "diffs", "diffs-filtered", "block-diffs", "diff", "tools"])
+def test_agent_reads_use_a_constant_number_of_queries(agent, staff_user, django_assert_num_queries,
+                                                      size, route, expected):
+    first, diffs = populate(size, staff_user)
+    url = route(first, diffs)
+    with django_assert_num_queries(expected):
+        response = agent.get(url)
+    assert response.status_code == 200
+    if "results" in response.json():
+        assert len(response.json()["results"]) >= 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_propose_uses_a_constant_number_of_queries(agent, staff_user, django_assert_num_queries, size):
+    first, _ = populate(size, staff_user)
+    with django_assert_num_queries(4):  # key, block, insert, remember the answer
+        response = agent.post(api("users", "maya", "blocks", first.label, "diffs"),
+                              {"operation": "append", "text": "x"}, format="json")
+    assert response.status_code == 201
+
+
+def test_staff_decisions_use_a_constant_number_of_queries(staff, staff_user):
+    def decide(diffs):
+        with CaptureQueriesContext(connection) as approve:
+            assert staff.post(api("diffs", diffs[-1].pk, "approve"), {}, format="json").status_code == 200
+        with CaptureQueriesContext(connection) as reject:
+            response = staff.post(api("diffs", diffs[-2].pk, "reject"), {"reason": "no"}, format="json")
+            assert response.status_code == 200
+        return len(approve), len(reject)
+
+    _, small = populate(SIZES[0], staff_user)
+    counts = decide(small)
+    _, large = populate(SIZES[1], staff_user, owner="sam")
+    assert decide(large) == counts

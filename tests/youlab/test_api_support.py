@@ -1,0 +1,78 @@
+"""Fixtures and helpers shared by the API tests (imported by tests/*/test_api*.py; no tests here)."""
+
+from urllib.parse import quote
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_api_key.models import APIKey
+
+from blocks.models import Block, HistoricalBlock
+from diffs.models import PendingDiff
+
+
+def api(*parts, query=None) -> str:
+    """/api/v1/<parts…>/ with every part URL-encoded as a real client would send it."""
+    path = "/api/v1/" + "".join(quote(str(part), safe="") + "/" for part in parts)
+    return path + (f"?{query}" if query else "")
+
+
+def client_for_key(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+@pytest.fixture
+def agent_key(db):
+    """(APIKey, secret) of an agent service named `tutor`."""
+    return APIKey.objects.create_key(name="tutor")
+
+
+@pytest.fixture
+def agent(agent_key) -> APIClient:
+    return client_for_key(agent_key[1])
+
+
+@pytest.fixture
+def other_agent(db) -> APIClient:
+    return client_for_key(APIKey.objects.create_key(name="coach")[1])
+
+
+@pytest.fixture
+def staff(staff_user) -> APIClient:
+    client = APIClient()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def anon(db) -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def revoked(db) -> APIClient:
+    api_key, key = APIKey.objects.create_key(name="retired")
+    api_key.revoked = True
+    api_key.save()
+    return client_for_key(key)
+
+
+def snapshot():
+    """Everything an API call could change, to assert that a refused call changed nothing."""
+    return (
+        list(Block.objects.order_by("id").values_list("id", "version", "content", "deleted_at", "updated_at")),
+        list(HistoricalBlock.objects.order_by("history_id").values_list("history_id", "version")),
+        list(PendingDiff.objects.order_by("id").values_list("id", "status", "updated_at", "response_body")),
+    )
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, (response.status_code, getattr(response, "data", response.content))
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    return body["error"]

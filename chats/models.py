@@ -2,6 +2,8 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from blocks.models import IDENTIFIER_COLLATION
+
 
 class ModuleChatHistoryBase(models.Model):
     """Columns module_chat_history has beyond simple-history's own."""
@@ -21,9 +23,9 @@ class ModuleChat(models.Model):
     caller starts a new chat), so every chat id the triple ever had stays in its history.
     """
 
-    user_id = models.CharField(max_length=255)
-    agent_id = models.CharField(max_length=255)
-    module_id = models.CharField(max_length=255)
+    user_id = models.CharField(max_length=255, db_collation=IDENTIFIER_COLLATION)
+    agent_id = models.CharField(max_length=255, db_collation=IDENTIFIER_COLLATION)
+    module_id = models.CharField(max_length=255, db_collation=IDENTIFIER_COLLATION)
     chat_id = models.CharField(max_length=255, blank=True, help_text="Empty when cleared.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -61,7 +63,7 @@ class UserApiKey(models.Model):
     Deliberately without HistoricalRecords: a history table would keep every key forever.
     """
 
-    user_id = models.CharField(max_length=255, unique=True)
+    user_id = models.CharField(max_length=255, unique=True, db_collation=IDENTIFIER_COLLATION)
     ciphertext = models.TextField()
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the key, first 16 hex.")
     last4 = models.CharField(max_length=4)

@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from youlab.fields import JSONField
+
 
 # Identifiers (owner ids, labels) compare exactly: the database default utf8mb4_0900_ai_ci would
 # make "Café" and "cafe" (or NFC and NFD spellings, which v1 kept as different files) one block,
@@ -69,7 +71,7 @@ class Block(models.Model):
         null=True, blank=True, help_text="Maximum length in characters; empty means no limit."
     )
     read_only = models.BooleanField(default=False, help_text="Agents may not propose changes.")
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from blocks.models import IDENTIFIER_COLLATION, OwnerType
+from youlab.fields import JSONField
 
 
 class Operation(models.TextChoices):
@@ -35,7 +36,7 @@ class PendingDiff(models.Model):
         "blocks.Block", null=True, blank=True, on_delete=models.SET_NULL, related_name="diffs"
     )
     operation = models.CharField(max_length=32, choices=Operation.choices)
-    arguments = models.JSONField(default=dict, blank=True, help_text="As sent by the agent.")
+    arguments = JSONField(default=dict, blank=True, help_text="As sent by the agent.")
     proposed_content = models.TextField(
         blank=True, default="", help_text="The block's full text if applied at proposal time."
     )
@@ -60,8 +61,8 @@ class PendingDiff(models.Model):
     applied_version = models.PositiveIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
-    response_body = models.JSONField(null=True, blank=True, help_text="First answer, for replays.")
-    metadata = models.JSONField(default=dict, blank=True)
+    response_body = JSONField(null=True, blank=True, help_text="First answer, for replays.")
+    metadata = JSONField(default=dict, blank=True)
     import_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)

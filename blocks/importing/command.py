@@ -44,7 +44,8 @@ How an import behaves:
                  adds only its new versions, after the block's current version.
   Append-only    An existing block (staff edits, an earlier import, another source) keeps its
                  history; source versions up to the block's current content are not repeated.
-                 Metadata is merged into the block's; content over char_limit is kept, reported.
+                 New versions bring the source's metadata; without them, only metadata keys
+                 the block lacks are filled in. Content over char_limit is kept, reported.
   One commit     Each block with all its versions is written whole or not at all. One bad item
                  is reported and skipped; it never stops the run. The run ends with one Dolt
                  commit naming the source (none if nothing changed).

@@ -14,7 +14,8 @@ Rules (design.md §7; the issue's brief):
 * An existing block (a re-run, or a second source) is history-append-only: the source versions
   after the last one the block already has (same import key, or the block's current content)
   are appended after the current version; the block then takes the last appended content and
-  the record's fields. Nothing new: "unchanged" (metadata is still merged in, without a version).
+  the record's fields and metadata. Nothing new: "unchanged", except that metadata keys the
+  block lacks are filled in (without a version); keys it has are never overwritten then.
 * Char limits are reported, not enforced: an import is lossless.
 * Writes are batched (``batch_size`` blocks per transaction, retried on Dolt's 1213); a batch
   the database refuses is redone item by item so only the bad item fails, and each item (a
@@ -26,6 +27,8 @@ Rules (design.md §7; the issue's brief):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -122,14 +125,31 @@ def import_records(
         if not dry_run and dolt_commit and _wrote_anything(report):
             report.commit_hash = dolt.commit(_commit_message(report), author)
 
-    if branch is None:
-        run_and_commit()
-    else:
-        _on_branch(report, branch, run_and_commit, merge=merge and not dry_run, author=author)
+    with _gc_frozen():
+        if branch is None:
+            run_and_commit()
+        else:
+            _on_branch(report, branch, run_and_commit, merge=merge and not dry_run, author=author)
     report.finished_at = timezone.now()
     if progress:
         progress(report)
     return report
+
+
+@contextlib.contextmanager
+def _gc_frozen():
+    """Keep the cyclic GC off what exists when the run starts, for the run's duration.
+
+    A reader that loads its whole source first (Letta: every agent, block and history row) has
+    millions of live objects by now, and they live until the run ends; without this every full
+    collection walks them again (15% of a 10,000-learner import). Unfrozen afterwards, so they
+    are collected as usual once the caller drops them.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _on_branch(report: ImportReport, branch: str, run: Callable[[], None], *, merge: bool,
@@ -469,6 +489,7 @@ def _plan_existing_block(
         )
 
     existing = state.metadata if isinstance(state.metadata, dict) else {"metadata": state.metadata}
+    # The source moved on (new versions, or deleted): the block follows it, metadata included.
     merged_metadata = _json_normalized({**existing, **record.metadata}, "metadata")
     if pending:
         return _append_versions(record, state, pending, merged_metadata, item)
@@ -484,16 +505,27 @@ def _plan_existing_block(
         return _append_versions(
             record, state, [deletion], merged_metadata, item, deletion_only=True
         )
-    if merged_metadata != state.metadata:
+    # Nothing new. A source that is behind (its current value is an earlier version of the
+    # block) describes that earlier value: it leaves the block alone. One that agrees with the
+    # block only fills in metadata keys the block lacks; what the block has (staff edits, another
+    # source's provenance, e.g. a database import's metadata["letta"] that an Agent File of the
+    # same agent would replace with its file-local one) is kept. Either way a second source
+    # holding values the block already has changes nothing and makes no Dolt commit.
+    behind = hashes[-1] != state.content_hash
+    filled_metadata = _json_normalized({**record.metadata, **existing}, "metadata")
+    if not behind and filled_metadata != state.metadata:
         item.action = UPDATED
         item.reason = "metadata merged (no new version)"
-        new_state = replace(state, metadata=merged_metadata)
+        new_state = replace(state, metadata=filled_metadata)
         return _Outcome(
-            item=item, update=(state.id, state.version, {"metadata": merged_metadata}),
+            item=item, update=(state.id, state.version, {"metadata": filled_metadata}),
             new_state=new_state,
         )
     item.action = UNCHANGED
-    item.reason = "already imported" if not missing_before else "nothing new to append"
+    if behind:
+        item.reason = "nothing new: the source's current value is an earlier version of the block"
+    else:
+        item.reason = "already imported" if not missing_before else "nothing new to append"
     return _Outcome(item=item)
 
 

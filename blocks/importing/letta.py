@@ -27,10 +27,14 @@ Mapping rules:
   ``current_history_entry_id``) included and marked. Actors: ``letta_agent`` → ``agent:<agent
   name>`` (the id when the agent is unknown); anything else → ``import:letta``; the raw actor is
   kept in the version's metadata.
-* Import keys: ``letta:history:<block_history id>`` for checkpoints; the current value is
-  ``letta:<owner_type>:<owner_id>:<label>:value:<sha256[:16]>`` and a merged block's value
-  ``…:earlier:<sha256[:16]>``. They name no source-specific block id, so the same content read
-  from SQLite, REST or an Agent File (whose ids are file-local) gets the same key.
+* Import keys: ``letta:history:<block_history id>`` for checkpoints; a block VALUE, current or
+  merged in as an earlier version, is ``letta:<owner_type>:<owner_id>:<label>:value:<sha256[:16]>``
+  (:func:`value_key`; owner and label hashed when the key would not fit the column).
+  Value keys name no source-specific block id and do not say current/earlier (which depends on
+  what else the source holds), so the same content read from SQLite, Postgres, REST or an Agent
+  File (whose ids are file-local) gets the same key, and the core recognises a value it already
+  has: e.g. the background agent's inline persona, an earlier version after a database import,
+  is not re-applied as current by that agent's Agent File.
 
 ``SkippedRecord.kind`` is ``"agent"``, ``"block"``, ``"file"``, ``"row"`` or ``"table"`` for
 things not imported, and ``"note"`` for things imported that a person should know about (a
@@ -652,7 +656,7 @@ def load_postgres(url: str) -> LettaSnapshot:
     """Read a Letta ≥0.12 PostgreSQL database in one read-only, repeatable-read transaction."""
     import psycopg
 
-    origin = _redact_url(url)
+    origin = redact_url(url)
     try:
         conn = psycopg.connect(url, connect_timeout=15)
     except psycopg.Error as exc:
@@ -673,7 +677,7 @@ def load_postgres(url: str) -> LettaSnapshot:
         conn.close()
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     parts = urlparse.urlsplit(url)
     if parts.password is None:
         return url
@@ -1075,6 +1079,21 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+_MAX_KEY = 255  # the history table's import_key column
+
+
+def value_key(owner_type: str, owner_id: str, label: str, value: str) -> str:
+    """The import key of a block value: owner, label and content only, the same from any source.
+
+    Long owner ids or labels would overflow the column; the owner and label are hashed then.
+    """
+    key = f"letta:{owner_type}:{owner_id}:{label}:value:{_digest(value)}"
+    if len(key) > _MAX_KEY:
+        owner_and_label = _digest(owner_id + "\n" + label)
+        key = f"letta:{owner_type}:sha256:{owner_and_label}:value:{_digest(value)}"
+    return key
+
+
 def agent_learner(agent: LettaAgent) -> str | None:
     """The YouLab learner an agent works for, or None for a non-YouLab agent."""
     uid = agent.metadata.get("youlab_user_id")
@@ -1256,7 +1275,6 @@ class _Mapper:
             not b.deleted, b.updated_at or b.created_at or _EPOCH, _is_youlab_block(b),
             b.version or 0, b.id))
         current, earlier = ordered[-1], ordered[:-1]
-        key_base = f"letta:{owner.owner_type}:{owner.owner_id}:{label}"
         concerned = frozenset().union(*(self.learners_using(b) for b in blocks))
         if owner.owner_type == OWNER_USER:
             concerned |= {owner.owner_id}
@@ -1268,7 +1286,8 @@ class _Mapper:
             if block.value not in (versions[-1].content if versions else None, current.value):
                 versions.append(VersionRecord(
                     content=block.value,
-                    import_key=f"{key_base}:earlier:{_digest(block.value)}",
+                    # Same scheme as a current value: another source may hold it as current.
+                    import_key=value_key(owner.owner_type, owner.owner_id, label, block.value),
                     actor=IMPORT_ACTOR,
                     reason=f"Letta block {block.ref} merged as an earlier version",
                     date=block.updated_at or block.created_at,
@@ -1298,7 +1317,7 @@ class _Mapper:
             content=current.value,
             source=self.snap.source,
             source_key=current.ref,
-            current_key=f"{key_base}:value:{_digest(current.value)}",
+            current_key=value_key(owner.owner_type, owner.owner_id, label, current.value),
             versions=versions,
             description=current.description or "",
             char_limit=current.limit,

@@ -172,3 +172,15 @@ def test_each_service_change_makes_one_dolt_commit_by_its_author():
         "Create block (system): learner-9/journey v1",
     ]
     assert dolt.status() == []
+
+
+def test_large_json_metadata_reads_back_on_every_query_shape():
+    # Dolt 2.2.0 answers '' for JSON over ~2 KB on scans and pk IN lookups; youlab.fields fixes it.
+    metadata = {"course": "x" * 5000, "nested": {"list": list(range(300))}}
+    block = make_block(owner_id="learner-j", label="course", metadata=metadata)
+    make_block(owner_id="learner-j", label="small", metadata={"a": 1})
+    assert Block.objects.get(pk=block.pk).metadata == metadata
+    assert [b.metadata for b in Block.objects.all() if b.pk == block.pk] == [metadata]
+    assert Block.objects.filter(pk__in=[block.pk]).get().metadata == metadata
+    assert list(Block.objects.filter(owner_id="learner-j").values_list("metadata", flat=True)).count(metadata) == 1
+    assert HistoricalBlock.objects.filter(id__in=[block.pk]).get().metadata == metadata

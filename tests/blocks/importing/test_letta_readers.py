@@ -247,7 +247,7 @@ def test_persona_merge_notes_and_versions(source):
         assert any(n.key == merged.get("block_id") for n in notes)
         # The earlier block's value is the first version, keyed by owner/label/content only.
         (earlier,) = persona.versions
-        assert earlier.import_key == f"letta:user:{uid}:persona:earlier:{sha16(earlier.content)}"
+        assert earlier.import_key == f"letta:user:{uid}:persona:value:{sha16(earlier.content)}"
         assert earlier.actor == "import:letta"
         assert earlier.content != persona.content
 

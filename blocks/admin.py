@@ -28,6 +28,7 @@ from youlab.staff.adminkit import (
     CappedCountPaginator,
     IndexOrderedChangeList,
     InputFilter,
+    OwnerFilter,
     search_exact_owner,
     text_from_textarea,
     text_search,
@@ -75,17 +76,6 @@ class StateFilter(admin.SimpleListFilter):
                 "query_string": changelist.get_query_string({self.parameter_name: value}),
                 "display": label,
             }
-
-
-class OwnerFilter(InputFilter):
-    title = "learner"
-    parameter_name = "learner"
-    placeholder = "learner id or shared:namespace"
-
-    def filter_value(self, queryset, value):
-        if value.startswith("shared:"):
-            return queryset.filter(owner_type=OwnerType.SHARED, owner_id=value[len("shared:"):])
-        return queryset.filter(owner_type=OwnerType.USER, owner_id=value)
 
 
 # --- forms -------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from youlab.staff.adminkit import (
     CappedCountPaginator,
     IndexOrderedChangeList,
     InputFilter,
+    OwnerFilter,
     search_exact_owner,
     text_from_textarea,
     text_search,
@@ -108,19 +109,6 @@ class AgeFilter(admin.SimpleListFilter):
         if value == "older":
             return queryset.filter(created_at__lt=now - self.WINDOWS["7d"])
         return queryset
-
-
-class LearnerFilter(InputFilter):
-    """A learner id, or `shared:<namespace>` (exact, so the owner index answers it)."""
-
-    title = "learner"
-    parameter_name = "learner"
-    placeholder = "learner id or shared:namespace"
-
-    def filter_value(self, queryset, value):
-        if value.startswith("shared:"):
-            return queryset.filter(owner_type=OwnerType.SHARED, owner_id=value[len("shared:"):])
-        return queryset.filter(owner_type=OwnerType.USER, owner_id=value)
 
 
 class LabelFilter(InputFilter):
@@ -201,7 +189,7 @@ class PendingDiffAdmin(admin.ModelAdmin):
         "reasoning_short",
     )
     list_display_links = ("label_link",)
-    list_filter = (StatusFilter, AgeFilter, LearnerFilter, LabelFilter, AgentFilter, "operation")
+    list_filter = (StatusFilter, AgeFilter, OwnerFilter, LabelFilter, AgentFilter, "operation")
     search_fields = ("label", "agent_key_name", "agent_id", "reasoning")
     search_help_text = "A learner id or shared namespace (exact), or part of a label, agent, agent id or reasoning."
     ordering = ("-created_at",)

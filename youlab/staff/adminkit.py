@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
+from blocks.models import OwnerType
 from diffs.edits import dominant_line_ending
 
 COUNT_CAP = 10_000
@@ -115,6 +116,19 @@ class InputFilter(admin.SimpleListFilter):
             "parameter_name": self.parameter_name,
             "placeholder": self.placeholder,
         }
+
+
+class OwnerFilter(InputFilter):
+    """A learner id, or `shared:<namespace>` (exact, so the owner index answers it)."""
+
+    title = "learner"
+    parameter_name = "learner"
+    placeholder = "learner id or shared:namespace"
+
+    def filter_value(self, queryset, value):
+        if value.startswith("shared:"):
+            return queryset.filter(owner_type=OwnerType.SHARED, owner_id=value[len("shared:"):])
+        return queryset.filter(owner_type=OwnerType.USER, owner_id=value)
 
 
 def search_exact_owner(queryset, model, term: str):

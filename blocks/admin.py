@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, F, Func
 from django.db.models.functions import SHA1, Length
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
@@ -64,7 +65,11 @@ class StateFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "live":
-            return queryset.filter(deleted_at__isnull=True)
+            # Not `deleted_at IS NULL`: Dolt 2.2 answers that with a lookup on blocks_deleted_at
+            # (which nearly every row matches) and then sorts all of them for the list's ORDER BY,
+            # 1.1 s per page at 100k blocks. ISNULL(deleted_at) stays a filter on the ordered index
+            # scan that stops after one page: 1.5 ms (bench/admin.py).
+            return queryset.filter(Func(F("deleted_at"), function="ISNULL", output_field=BooleanField()))
         if value == "deleted":
             return queryset.filter(deleted_at__isnull=False)
         return queryset

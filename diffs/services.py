@@ -56,12 +56,15 @@ def propose_diff(
     expected_version: int | None = None,
     idempotency_key: str | None = None,
     fingerprint: str = "",
+    render_response=None,
 ) -> tuple[PendingDiff, bool]:
     """Validate an agent's proposed edit and store it as a pending diff.
 
     `operation`/`arguments` are canonical (the API edge maps aliases with
     edits.normalize_operation). Returns (diff, created): with an `idempotency_key` already used
     by this agent key for the same request, the first diff is returned with created=False.
+    `render_response(diff)`, if given, makes the answer kept for idempotent replays; it is stored
+    in the same INSERT as the diff (one write, not an INSERT and an UPDATE).
     """
     block_services.validate_owner_id(owner_id)
     block_services.validate_label(label)
@@ -115,6 +118,8 @@ def propose_diff(
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
     )
+    if render_response is not None:
+        diff.response_body = render_response(diff)
     try:
         dolt.retry_on_conflict(diff.save, force_insert=True)
     except IntegrityError:
@@ -141,16 +146,13 @@ def _idempotent_replay(agent_key_name, idempotency_key, fingerprint) -> PendingD
     return existing
 
 
-def remember_response(diff: PendingDiff, body: dict):
-    """Keep the first answer to a proposal, so an idempotent replay returns it unchanged."""
-    PendingDiff.objects.filter(pk=diff.pk, response_body__isnull=True).update(response_body=body)
-
-
 # --- decide -------------------------------------------------------------------------------------
 
 
 def _get_for_decision(diff_id) -> PendingDiff:
-    diff = PendingDiff.objects.select_related("block").filter(pk=diff_id).first()
+    # No select_related("block"): approve_diff reads the block on its own, and on Dolt the JOIN
+    # made this the slowest statement of an approval (bench/approvals.py).
+    diff = PendingDiff.objects.filter(pk=diff_id).first()
     if diff is None:
         raise DiffNotFound(f"no diff {diff_id}")
     if diff.status not in DECIDABLE:

@@ -153,6 +153,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Seconds a verified agent API key is remembered per process (youlab.api.auth); 0 = check the
+# database on every request. A key revoked in another process stops working within this time.
+YOULAB_API_KEY_CACHE_SECONDS = float(os.environ.get("YOULAB_API_KEY_CACHE_SECONDS", "10"))
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "YouLab v2 agent API",
     "VERSION": "1.0.0",

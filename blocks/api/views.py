@@ -11,7 +11,7 @@ from blocks import selectors, services
 from blocks.models import OwnerType
 from youlab.api import openapi
 from youlab.api.auth import IsStaff
-from youlab.api.views import ApiViewMixin, etag, if_none_match
+from youlab.api.views import ApiViewMixin, RepresentedListMixin, etag, if_none_match, represent
 
 from .serializers import BlockLabelSerializer, BlockSerializer, BlockVersionSerializer, RevertSerializer
 
@@ -62,7 +62,7 @@ class OwnerMixin(ApiViewMixin):
         return selectors.get_live_block(self.owner_type, self.get_owner_id(), self.get_label())
 
 
-class BlockList(OwnerMixin, generics.ListAPIView):
+class BlockList(OwnerMixin, RepresentedListMixin, generics.ListAPIView):
     serializer_class = BlockSerializer
 
     def get_queryset(self):
@@ -77,7 +77,7 @@ class BlockDetail(OwnerMixin, generics.GenericAPIView):
         headers = {"ETag": etag(block.version)}
         if if_none_match(request, block.version):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(BlockSerializer(block).data, headers=headers)
+        return Response(represent(BlockSerializer, block), headers=headers)
 
 
 class BlockHistory(OwnerMixin, generics.ListAPIView):

@@ -19,7 +19,7 @@ from diffs.models import DiffStatus
 from youlab.api import openapi
 from youlab.api.auth import IsStaff, is_agent
 from youlab.api.errors import ApiError, error_response
-from youlab.api.views import ApiViewMixin, idempotency_key, if_match_version, query_params
+from youlab.api.views import ApiViewMixin, idempotency_key, if_match_version, query_params, represent
 
 from .serializers import (
     OPERATION_ARGUMENTS,
@@ -114,6 +114,12 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
             "operation": operation, "arguments": arguments,
             "reasoning": envelope["reasoning"], "agent_id": envelope["agent_id"],
         })
+
+        def render(new_diff):
+            # Kept as rendered, so a replay answers exactly what the first request got; stored
+            # with the diff in one INSERT.
+            return json.loads(JSONRenderer().render(represent(DiffSerializer, new_diff)))
+
         diff, created = services.propose_diff(
             owner_type=self.owner_type,
             owner_id=owner_id,
@@ -126,12 +132,11 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
             expected_version=expected_version,
             idempotency_key=key,
             fingerprint=fingerprint,
+            render_response=render,
         )
         headers = {"Location": reverse("api-diff", kwargs={"diff_id": diff.pk})}
         if created:
-            # Stored as rendered, so a replay answers exactly what the first request got.
-            body = json.loads(JSONRenderer().render(DiffSerializer(diff).data))
-            services.remember_response(diff, body)
+            body = diff.response_body
         else:
             headers["Idempotent-Replayed"] = "true"
             body = diff.response_body
@@ -177,7 +182,7 @@ class DiffDetail(ApiViewMixin, generics.GenericAPIView):
         ],
     )
     def get(self, request, diff_id):
-        return Response(DiffSerializer(selectors.get_diff(diff_id)).data)
+        return Response(represent(DiffSerializer, selectors.get_diff(diff_id)))
 
 
 class ApproveDiff(ApiViewMixin, generics.GenericAPIView):

@@ -1,9 +1,53 @@
 """Who is calling the API: an agent (API key) or a staff member (session)."""
 
+import hashlib
+import threading
+import time
+
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework_api_key.models import APIKey
 from rest_framework_api_key.permissions import KeyParser
+
+# Verified keys are remembered in-process for a few seconds (YOULAB_API_KEY_CACHE_SECONDS): the
+# key lookup was a quarter of an API read's time (bench/api_reads.py). Only successful checks
+# are cached, by a hash of the whole key (never the key itself); a key saved or deleted in this
+# process (revocation, expiry change) is forgotten at once, one changed elsewhere (another
+# worker, `create_agent_key --revoke`) within the TTL. 0 turns the cache off.
+_verified: dict[bytes, tuple[float, APIKey]] = {}
+_verified_lock = threading.Lock()
+_VERIFIED_MAX = 10_000
+
+
+def _key_cache_ttl() -> float:
+    return float(getattr(settings, "YOULAB_API_KEY_CACHE_SECONDS", 0))
+
+
+def verified_api_key(key: str) -> APIKey:
+    """The usable (not revoked) APIKey for `key`, or APIKey.DoesNotExist."""
+    ttl = _key_cache_ttl()
+    if ttl <= 0:
+        return APIKey.objects.get_from_key(key)
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+    now = time.monotonic()
+    hit = _verified.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    api_key = APIKey.objects.get_from_key(key)
+    with _verified_lock:
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[digest] = (now + ttl, api_key)
+    return api_key
+
+
+@receiver(post_save, sender=APIKey)
+@receiver(post_delete, sender=APIKey)
+def _forget_verified_keys(**kwargs):
+    with _verified_lock:
+        _verified.clear()
 
 
 class Agent:
@@ -26,6 +70,18 @@ class Agent:
         return self.actor
 
 
+# Keys are "<prefix>.<secret>" (8 + 1 + 32 characters). Anything far longer, or not ASCII, is
+# refused before it reaches the database: a 100 KB header used to become a 100 KB `prefix = %s`
+# parameter, which Dolt rejects with an error (a 500).
+MAX_KEY_LENGTH = 128
+_PREFIX_LENGTH = APIKey._meta.get_field("prefix").max_length
+
+
+def _plausible_key(key: str) -> bool:
+    prefix, dot, _ = key.partition(".")
+    return bool(dot) and len(key) <= MAX_KEY_LENGTH and key.isascii() and 0 < len(prefix) <= _PREFIX_LENGTH
+
+
 class AgentKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Api-Key <key>`; keys are stored hashed by djangorestframework-api-key."""
 
@@ -35,8 +91,10 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         key = KeyParser().get(request._request)
         if key is None:
             return None
+        if not _plausible_key(key):
+            raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         try:
-            api_key = APIKey.objects.get_from_key(key)
+            api_key = verified_api_key(key)
         except APIKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         # get_from_key has checked the hash and `revoked`; expiry is only checked by the

@@ -6,6 +6,7 @@
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -45,6 +46,17 @@ _DRF_CODES = {
 }
 
 
+# mysqlclient's "cannot reach the server" family: can't connect (2002 socket, 2003 TCP), server
+# gone away (2006), lost connection during a query (2013, 2055). A Dolt restart looks like this.
+_CONNECTION_LOST = {2002, 2003, 2006, 2013, 2055}
+
+
+def _database_unreachable(exc) -> bool:
+    if isinstance(exc, InterfaceError):
+        return True  # a connection that was already closed under us
+    return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] in _CONNECTION_LOST
+
+
 def _edit_error_class():
     # diffs.edits is the home of EditError; imported lazily to keep app loading order simple.
     try:
@@ -74,6 +86,13 @@ def exception_handler(exc, context):
         return error_response(
             "request_too_large", f"the request body is larger than {limit} bytes",
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, {"max_bytes": limit},
+        )
+    if _database_unreachable(exc):
+        # Not a bug in the request: the database is restarting or down. Django drops the broken
+        # connection at the end of this request (CONN_HEALTH_CHECKS), the next one reconnects.
+        return error_response(
+            "database_unavailable", "the database is not reachable right now; try again shortly",
+            status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"},
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")

@@ -4,6 +4,8 @@
   youlab.api.errors answers that with 413 `request_too_large`.
 * Invalid UTF-8, NaN/Infinity, over-deep nesting and lone surrogates ("\\ud800", which JSON allows
   but UTF-8 cannot store) are 400 `parse_error`.
+* So is an object with the same key twice (`{"text": "a", "text": "b"}`): Python would keep the
+  last one silently, while a proxy or log reading the same body may see the first.
 """
 
 import json
@@ -19,13 +21,23 @@ class StrictJSONParser(JSONParser):
         encoding = get_encoding(parser_context)
         raw = stream.read()
         try:
-            data = json.loads(raw.decode(encoding), parse_constant=strict_constant)
+            data = json.loads(raw.decode(encoding), parse_constant=strict_constant,
+                              object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}")
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply")
         _check_strings(data)
         return data
+
+
+def _unique_keys(pairs):
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {duplicate!r} appears twice in one object")
+    return data
 
 
 def _check_strings(data):

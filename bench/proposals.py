@@ -1,0 +1,171 @@
+"""Proposals through the API (gunicorn) vs a raw INSERT of the same row; 8-client throughput.
+
+    .venv/bin/python bench/proposals.py [-n 1000] [--clients 8] [--per-client 150]
+
+A fresh database gets ``--learners`` x 5 blocks and an agent key; gunicorn serves the app.
+
+1. Latency: ``-n`` times, ``POST /api/v1/users/{id}/blocks/{label}/diffs/`` (an ``append``) over
+   one keep-alive connection, alternating with a raw ``INSERT INTO pending_diffs`` (autocommit,
+   mysqlclient) of the very row the API stored (same columns and values, answer body included,
+   a new id). p50/p95 and the API/raw ratio (target: <= 2x).
+2. Throughput: ``--clients`` threads, each with its own keep-alive connection (API) or its own
+   mysqlclient connection (raw), ``--per-client`` proposals each on random blocks; proposals
+   per second, both ways.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+import uuid
+
+import benchlib as bl
+
+COLUMNS = ["id", "owner_type", "owner_id", "label", "block_id", "operation", "arguments",
+           "proposed_content", "preview", "base_version", "reasoning", "agent_key_name", "agent_id",
+           "status", "conflict_reason", "review_note", "request_fingerprint", "response_body",
+           "metadata", "created_at", "updated_at"]
+INSERT = (f"INSERT INTO pending_diffs ({', '.join(COLUMNS)}) VALUES ("
+          + ", ".join(["%s"] * len(COLUMNS)) + ")")
+
+
+def proposal_body(n: int) -> dict:
+    return {"operation": "append", "text": f"Mentioned chess again ({n})",
+            "reasoning": "She brought it up twice this session.", "agent_id": "bench-agent"}
+
+
+def raw_row(api: dict) -> list:
+    """The row the API stored for answer `api` (fingerprint and timestamps alike), new id."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    return [uuid.uuid4().hex, api["owner_type"], api["owner_id"], api["label"],
+            uuid.UUID(api["block_id"]).hex, api["operation"], json.dumps(api["arguments"]),
+            api["proposed_content"], api["preview"], api["base_version"], api["reasoning"],
+            api["agent"], api["agent_id"], "pending", "", "", "0" * 64, json.dumps(api), "{}", now, now]
+
+
+def latency(gunicorn, key, targets, n, raw_conn, warmup=100):
+    http = gunicorn.connection()
+    headers = {"Authorization": f"Api-Key {key}"}
+    cursor = raw_conn.cursor()
+    api_s, raw_s = [], []
+    for i in range(warmup + n):
+        _, owner, label = random.choice(targets)
+        started = time.perf_counter()
+        status, body = bl.request(http, "POST", f"/api/v1/users/{owner}/blocks/{label}/diffs/",
+                                  body=proposal_body(i), headers=headers)
+        elapsed_api = time.perf_counter() - started
+        assert status == 201, (status, body[:300])
+        row = raw_row(json.loads(body))
+        started = time.perf_counter()
+        cursor.execute(INSERT, row)
+        elapsed_raw = time.perf_counter() - started
+        if i >= warmup:
+            api_s.append(elapsed_api)
+            raw_s.append(elapsed_raw)
+    http.close()
+    return api_s, raw_s
+
+
+def throughput_api(gunicorn, key, targets, clients, per_client):
+    barrier = threading.Barrier(clients + 1)
+    errors, bodies = [], []
+
+    def client(seed):
+        rng = random.Random(seed)
+        http = gunicorn.connection()
+        headers = {"Authorization": f"Api-Key {key}"}
+        barrier.wait()
+        for i in range(per_client):
+            _, owner, label = rng.choice(targets)
+            status, body = bl.request(http, "POST", f"/api/v1/users/{owner}/blocks/{label}/diffs/",
+                                      body=proposal_body(i), headers=headers)
+            if status != 201:
+                errors.append((status, body[:200]))
+            elif i == 0:
+                bodies.append(json.loads(body))
+        http.close()
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} proposals failed, e.g. {errors[:3]}")
+    return clients * per_client / elapsed, bodies[0]
+
+
+def throughput_raw(database, template, clients, per_client):
+    barrier = threading.Barrier(clients + 1)
+
+    def client():
+        conn = bl.connect(database)
+        cursor = conn.cursor()
+        barrier.wait()
+        for _ in range(per_client):
+            cursor.execute(INSERT, raw_row(template))
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return clients * per_client / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=1000, help="timed proposals (default 1000)")
+    parser.add_argument("--learners", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--per-client", type=int, default=150)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2 = cores)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    random.seed(2)
+
+    with bl.fresh_database("proposals", keep=args.keep) as name:
+        raw = bl.connect(name)
+        with raw.cursor() as cursor:
+            targets = bl.bulk_blocks(cursor, args.learners, content_size=800)
+            bl.dolt_commit(cursor, "bench fixtures")
+        key = bl.create_agent_key()
+        print(f"{len(targets)} blocks; gunicorn ({args.workers} workers x {args.threads} threads) ...", flush=True)
+        with bl.Gunicorn(name, workers=args.workers, threads=args.threads) as gunicorn:
+            print(f"Latency: {args.n} proposals, each followed by a raw INSERT of the same row ...", flush=True)
+            api_s, raw_s = latency(gunicorn, key, targets, args.n, raw)
+            print(f"Throughput: {args.clients} clients x {args.per_client} proposals ...", flush=True)
+            api_tput, template = throughput_api(gunicorn, key, targets, args.clients, args.per_client)
+        raw_tput = throughput_raw(name, template, args.clients, args.per_client)
+        raw.close()
+
+    api, rawsum = bl.summary_ms(api_s), bl.summary_ms(raw_s)
+    r50, r95 = api["p50_ms"] / rawsum["p50_ms"], api["p95_ms"] / rawsum["p95_ms"]
+    bl.print_table(
+        ["", "p50 ms", "p95 ms", f"{args.clients} clients /s"],
+        [["POST …/diffs/ (gunicorn)", api["p50_ms"], api["p95_ms"], api_tput],
+         ["raw INSERT (mysqlclient)", rawsum["p50_ms"], rawsum["p95_ms"], raw_tput],
+         ["ratio API / raw", r50, r95, raw_tput / api_tput]],
+        title="Proposals vs raw INSERT of the same row (target <= 2x)",
+    )
+    print(f"target <= 2x (p50): {'met' if r50 <= 2 else 'missed'}")
+    bl.emit_json("proposals", {
+        "blocks": len(targets), "n": args.n, "workers": args.workers, "threads": args.threads,
+        "api": api, "raw": rawsum, "ratio_p50": round(r50, 2), "ratio_p95": round(r95, 2),
+        "target_2x_met": r50 <= 2, "clients": args.clients, "per_client": args.per_client,
+        "api_per_s": round(api_tput, 1), "raw_per_s": round(raw_tput, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()

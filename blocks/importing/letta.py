@@ -996,17 +996,7 @@ def _load_agent_file_v2(snap: LettaSnapshot, name: str, doc: dict[str, Any]) -> 
         # Files from older exporters may carry block specs inline instead of blocks[].
         inline = item.get("memory_blocks") if isinstance(item.get("memory_blocks"), list) else []
         for j, spec in enumerate(inline):
-            bid = f"{agent.id}/memory_blocks[{j}]"
-            try:
-                if not isinstance(spec, dict):
-                    raise _RowError(f"memory block is a {type(spec).__name__}")
-                block = _block_from_row(spec, block_id=bid)
-            except _RowError as exc:
-                snap.report("row", bid, str(exc))
-                continue
-            block.extra.update(file_info)
-            snap.add_block(block)
-            snap.links.add((agent.id, bid))
+            _add_inline_block(snap, spec, f"{agent.id}/memory_blocks[{j}]", agent.id, file_info)
 
 
 def _load_agent_file_legacy(snap: LettaSnapshot, name: str, doc: dict[str, Any]) -> None:
@@ -1025,17 +1015,22 @@ def _load_agent_file_legacy(snap: LettaSnapshot, name: str, doc: dict[str, Any])
     for problem in problems:
         snap.report("note", f"agent {agent.ref}", problem)
     for i, item in enumerate(doc["core_memory"]):
-        bid = f"{name}:core_memory[{i}]"
-        try:
-            if not isinstance(item, dict):
-                raise _RowError(f"block is a {type(item).__name__}")
-            block = _block_from_row(item, block_id=bid)
-        except _RowError as exc:
-            snap.report("row", bid, str(exc))
-            continue
-        block.extra.update(file_info)
-        snap.add_block(block)
-        snap.links.add((agent_id, bid))
+        _add_inline_block(snap, item, f"{name}:core_memory[{i}]", agent_id, file_info)
+
+
+def _add_inline_block(snap: LettaSnapshot, spec: Any, bid: str, agent_id: str,
+                      file_info: dict[str, Any]) -> None:
+    """A block given inline in an agent (no id of its own), linked to that agent."""
+    try:
+        if not isinstance(spec, dict):
+            raise _RowError(f"block is a {type(spec).__name__}")
+        block = _block_from_row(spec, block_id=bid)
+    except _RowError as exc:
+        snap.report("row", bid, str(exc))
+        return
+    block.extra.update(file_info)
+    snap.add_block(block)
+    snap.links.add((agent_id, bid))
 
 
 # --------------------------------------------------------------------------------------------

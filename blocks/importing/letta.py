@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 import sqlite3
 from collections import defaultdict
@@ -55,7 +56,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from urllib import error as urlerror
 from urllib import parse as urlparse
 from urllib import request as urlrequest
@@ -83,6 +84,7 @@ _AGENT_NAME = re.compile(r"youlab_(?P<user>.+)_(?P<type>tutor|background)")
 _USER_TEMPLATE_PREFIX = "youlab_user_"
 _SHARED_TEMPLATE_PREFIX = "youlab_shared_"
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+_T = TypeVar("_T")
 
 
 class ImportSourceError(Exception):
@@ -163,19 +165,107 @@ class LettaIdentity:
     block_ids: list[str] = field(default_factory=list)
 
 
+class BlockFacts(NamedTuple):
+    """What the ownership and grouping rules need of a block: all a snapshot keeps in memory."""
+
+    id: str
+    ref: str
+    label: str
+    template_name: str | None
+    metadata: dict[str, Any]  # only the keys in _OWNERSHIP_METADATA
+
+
+# Block metadata keys the ownership rules read (design.md §7).
+_OWNERSHIP_METADATA = ("youlab_shared", "youlab_user_id", "course_id")
+
+
+class _SpillStore:
+    """Whole blocks and history entries of one snapshot, in a private temporary SQLite file.
+
+    A Letta database of 10,000 learners holds ~1 GB of values and checkpoints once they are
+    Python objects; keeping them on disk until their group is mapped leaves memory for ids and
+    ownership facts only, so reading a source needs about the same memory at any size.
+    """
+
+    def __init__(self) -> None:
+        # "" = a private on-disk database that SQLite deletes when the connection closes.
+        self.db = sqlite3.connect("", check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("CREATE TABLE block (id TEXT NOT NULL, data BLOB NOT NULL)")
+        self.db.execute("CREATE TABLE history (block_id TEXT NOT NULL, data BLOB NOT NULL)")
+        self.pending: dict[str, list[tuple[str, bytes]]] = {"block": [], "history": []}
+        self.indexed = False
+
+    def put_block(self, block: LettaBlock) -> None:
+        self._put("block", block.id, block)
+
+    def put_history(self, entry: LettaHistoryEntry) -> None:
+        self._put("history", entry.block_id, entry)
+
+    def block(self, block_id: str) -> LettaBlock:
+        self._ready()
+        row = self.db.execute("SELECT data FROM block WHERE id = ?", (block_id,)).fetchone()
+        return _unpickle(LettaBlock, row[0])
+
+    def history(self, block_id: str) -> list[LettaHistoryEntry]:
+        self._ready()
+        rows = self.db.execute("SELECT data FROM history WHERE block_id = ? ORDER BY rowid",
+                               (block_id,))
+        return [_unpickle(LettaHistoryEntry, data) for data, in rows]
+
+    def _put(self, table: str, key: str, obj: Any) -> None:
+        # The instance dict, not the dataclass: pickling the class's reduce protocol costs
+        # more than the data for objects this small.
+        rows = self.pending[table]
+        rows.append((key, pickle.dumps(obj.__dict__, protocol=pickle.HIGHEST_PROTOCOL)))
+        if len(rows) >= 1000:
+            self._flush(table)
+
+    def _flush(self, table: str) -> None:
+        # Table names come from this class only.
+        self.db.executemany(f"INSERT INTO {table} VALUES (?, ?)", self.pending[table])
+        self.pending[table].clear()
+
+    def _ready(self) -> None:
+        self._flush("block")
+        self._flush("history")
+        # Indexed once, after loading: a sort is much cheaper than random inserts into B-trees
+        # keyed by uuids.
+        if not self.indexed:
+            self.db.execute("CREATE INDEX block_id ON block (id)")
+            self.db.execute("CREATE INDEX history_block ON history (block_id)")
+            self.indexed = True
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _unpickle(cls: type[_T], data: bytes) -> _T:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(pickle.loads(data))
+    return obj
+
+
 @dataclass
 class LettaSnapshot:
-    """Everything a loader read from one source, before any mapping."""
+    """Everything a loader read from one source, before any mapping.
+
+    Blocks and history entries go to a :class:`_SpillStore` as they are added; ``blocks`` keeps
+    each block's :class:`BlockFacts`. The ``read_*`` functions close the snapshot when mapped.
+    """
 
     source: str
     origin: str  # path or redacted URL, for messages
     agents: dict[str, LettaAgent] = field(default_factory=dict)
-    blocks: dict[str, LettaBlock] = field(default_factory=dict)
+    blocks: dict[str, BlockFacts] = field(default_factory=dict)
     links: set[tuple[str, str]] = field(default_factory=set)  # (agent id, block id)
-    history: list[LettaHistoryEntry] = field(default_factory=list)
+    history_count: int = 0
     identities: list[LettaIdentity] = field(default_factory=list)
     reports: list[SkippedRecord] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # e.g. letta_version
+    _store: _SpillStore = field(default_factory=_SpillStore, repr=False)
+    _added_tags: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def report(self, kind: str, key: str, reason: str) -> None:
         self.reports.append(SkippedRecord(kind=kind, key=key, reason=reason, source=self.source))
@@ -186,9 +276,32 @@ class LettaSnapshot:
     def add_block(self, block: LettaBlock) -> None:
         if block.id in self.blocks:
             return
-        self.blocks[block.id] = block
+        self._store.put_block(block)
+        self.blocks[block.id] = BlockFacts(
+            block.id, block.ref, block.label, block.template_name,
+            {k: block.metadata[k] for k in _OWNERSHIP_METADATA if k in block.metadata})
         for problem in block.problems:
             self.report("note", f"block {block.ref}", problem)
+
+    def add_block_tag(self, block_id: str, tag: str) -> None:
+        """A tag from a separate tags table (blocks_tags), for a block already added."""
+        if block_id in self.blocks:
+            self._added_tags.setdefault(block_id, []).append(tag)
+
+    def block(self, block_id: str) -> LettaBlock:
+        block = self._store.block(block_id)
+        block.tags.extend(self._added_tags.get(block_id, ()))
+        return block
+
+    def add_history(self, entry: LettaHistoryEntry) -> None:
+        self._store.put_history(entry)
+        self.history_count += 1
+
+    def history_of(self, block_id: str) -> list[LettaHistoryEntry]:
+        return self._store.history(block_id)
+
+    def close(self) -> None:
+        self._store.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,12 +596,12 @@ _EXPECTED_TABLES = {"agents", "blocks_agents", "block_history"}
 
 
 class _DbTables:
-    """Driver interface: which columns a table has, and its rows as dicts."""
+    """Driver interface: which columns a table has, and its rows as dicts, streamed."""
 
     def columns(self, table: str) -> set[str] | None:  # None: no such table
         raise NotImplementedError
 
-    def rows(self, table: str, columns: list[str]) -> list[dict[str, Any]]:
+    def rows(self, table: str, columns: list[str]) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
 
@@ -500,10 +613,10 @@ class _SqliteTables(_DbTables):
         cols = {_decode(r[1]) for r in self.conn.execute(f'PRAGMA table_info("{table}")')}
         return cols or None
 
-    def rows(self, table: str, columns: list[str]) -> list[dict[str, Any]]:
+    def rows(self, table: str, columns: list[str]) -> Iterator[dict[str, Any]]:
         select = ", ".join(f'"{c}"' for c in columns)  # "limit" is a keyword: quote all
-        cursor = self.conn.execute(f'SELECT {select} FROM "{table}"')
-        return [{c: _decode(v) for c, v in zip(columns, row, strict=True)} for row in cursor]
+        for row in self.conn.execute(f'SELECT {select} FROM "{table}"'):
+            yield {c: _decode(v) for c, v in zip(columns, row, strict=True)}
 
 
 def _decode(value: Any) -> Any:
@@ -533,17 +646,21 @@ class _PostgresTables(_DbTables):
     def columns(self, table: str) -> set[str] | None:
         return self._columns.get(table) or None
 
-    def rows(self, table: str, columns: list[str]) -> list[dict[str, Any]]:
+    def rows(self, table: str, columns: list[str]) -> Iterator[dict[str, Any]]:
         sql = self.sql
         query = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(table))
         # A savepoint per table: one unreadable table must not abort the read transaction.
-        with self.conn.transaction(), self.conn.cursor() as cur:
+        # A named (server-side) cursor fetches itersize rows at a time instead of the table.
+        with self.conn.transaction(), self.conn.cursor(name=f"letta_{table}") as cur:
+            cur.itersize = 1000
             cur.execute(query)
-            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+            for row in cur:
+                yield dict(zip(columns, row, strict=True))
 
 
-def _read_table(db: _DbTables, snap: LettaSnapshot, table: str) -> list[dict[str, Any]] | None:
+def _read_table(db: _DbTables, snap: LettaSnapshot, table: str) -> Iterator[dict[str, Any]]:
+    """The table's rows with every wanted column (None where the schema lacks it), streamed."""
     required, wanted = _TABLES[table]
     present = db.columns(table)
     if present is None:
@@ -551,35 +668,37 @@ def _read_table(db: _DbTables, snap: LettaSnapshot, table: str) -> list[dict[str
             raise ImportSourceError(f"{snap.origin}: not a Letta database (no table 'block')")
         if table in _EXPECTED_TABLES:
             snap.report("table", table, "table missing: nothing read from it")
-        return None
+        return
     missing = required - present
     if missing:
         if table == "block":
             raise ImportSourceError(
                 f"{snap.origin}: unknown Letta schema (table 'block' lacks {sorted(missing)})")
         snap.report("table", table, f"table lacks columns {sorted(missing)}: nothing read from it")
-        return None
+        return
     columns = [c for c in wanted if c in present]
+    absent = [c for c in wanted if c not in present]
+    read = 0
     try:
-        rows = db.rows(table, columns)
+        for row in db.rows(table, columns):
+            for c in absent:
+                row[c] = None
+            read += 1
+            yield row
     except Exception as exc:  # driver errors differ per database; the table is what failed
         if table == "block":
             raise ImportSourceError(f"{snap.origin}: cannot read table 'block': {exc}") from exc
-        snap.report("table", table, f"cannot read table: {exc}")
-        return None
-    for row in rows:
-        for c in wanted:
-            row.setdefault(c, None)
-    return rows
+        kept = f" (the {read} rows read before the error are kept)" if read else ""
+        snap.report("table", table, f"cannot read table: {exc}{kept}")
 
 
 def _load_database(db: _DbTables, snap: LettaSnapshot) -> LettaSnapshot:
-    for row in _read_table(db, snap, "block") or []:
+    for row in _read_table(db, snap, "block"):
         try:
             snap.add_block(_block_from_row(row))
         except _RowError as exc:
             snap.report("row", _row_key(row, "block"), str(exc))
-    for row in _read_table(db, snap, "agents") or []:
+    for row in _read_table(db, snap, "agents"):
         try:
             agent, problems = _agent_from_row(row)
         except _RowError as exc:
@@ -588,19 +707,18 @@ def _load_database(db: _DbTables, snap: LettaSnapshot) -> LettaSnapshot:
         snap.add_agent(agent)
         for problem in problems:
             snap.report("note", f"agent {agent.ref}", problem)
-    for row in _read_table(db, snap, "agents_tags") or []:
+    for row in _read_table(db, snap, "agents_tags"):
         agent = snap.agents.get(row["agent_id"])
         if agent is not None and isinstance(row["tag"], str):
             agent.tags.append(row["tag"])
-    for row in _read_table(db, snap, "blocks_tags") or []:
-        block = snap.blocks.get(row["block_id"])
-        if block is not None and isinstance(row["tag"], str):
-            block.tags.append(row["tag"])
-    for row in _read_table(db, snap, "blocks_agents") or []:
+    for row in _read_table(db, snap, "blocks_tags"):
+        if isinstance(row["tag"], str):
+            snap.add_block_tag(row["block_id"], row["tag"])
+    for row in _read_table(db, snap, "blocks_agents"):
         snap.links.add((row["agent_id"], row["block_id"]))
-    for row in _read_table(db, snap, "block_history") or []:
+    for row in _read_table(db, snap, "block_history"):
         try:
-            snap.history.append(_history_from_row(row))
+            snap.add_history(_history_from_row(row))
         except _RowError as exc:
             snap.report("row", _row_key(row, "block_history"), str(exc))
     _load_identities(db, snap)
@@ -609,7 +727,7 @@ def _load_database(db: _DbTables, snap: LettaSnapshot) -> LettaSnapshot:
 
 def _load_identities(db: _DbTables, snap: LettaSnapshot) -> None:
     identities: dict[str, LettaIdentity] = {}
-    for row in _read_table(db, snap, "identities") or []:
+    for row in _read_table(db, snap, "identities"):
         try:
             if _bool(row.get("is_deleted"), "is_deleted"):
                 continue
@@ -622,7 +740,7 @@ def _load_identities(db: _DbTables, snap: LettaSnapshot) -> None:
                                 ("identities_blocks", "block_ids", "block_id")):
         if not identities:
             break
-        for row in _read_table(db, snap, table) or []:
+        for row in _read_table(db, snap, table):
             identity = identities.get(row["identity_id"])
             if identity is not None:
                 getattr(identity, attr).append(row[column])
@@ -1038,20 +1156,27 @@ def _add_inline_block(snap: LettaSnapshot, spec: Any, bid: str, agent_id: str,
 # --------------------------------------------------------------------------------------------
 
 
+def _records(snap: LettaSnapshot, user_id: str | None) -> Iterator[ImportRecord]:
+    try:
+        yield from map_letta(snap, user_id=user_id)
+    finally:
+        snap.close()  # deletes the spill file now rather than whenever the snapshot is collected
+
+
 def read_sqlite(path: str | Path, *, user_id: str | None = None) -> Iterator[ImportRecord]:
     """Records from a Letta ≤0.11 SQLite file. Raises ImportSourceError if it cannot be read."""
-    return map_letta(load_sqlite(path), user_id=user_id)
+    return _records(load_sqlite(path), user_id)
 
 
 def read_postgres(url: str, *, user_id: str | None = None) -> Iterator[ImportRecord]:
     """Records from a Letta ≥0.12 PostgreSQL database (``postgresql://…``)."""
-    return map_letta(load_postgres(url), user_id=user_id)
+    return _records(load_postgres(url), user_id)
 
 
 def read_api(base_url: str, token: str | None = None, *, user_id: str | None = None,
              timeout: float = 30.0) -> Iterator[ImportRecord]:
     """Records from a running Letta server's REST API (token sent as ``Bearer``)."""
-    return map_letta(load_api(base_url, token, timeout=timeout), user_id=user_id)
+    return _records(load_api(base_url, token, timeout=timeout), user_id)
 
 
 def read_agent_file(path: str | Path, *, user_id: str | None = None) -> Iterator[ImportRecord]:
@@ -1062,7 +1187,7 @@ def read_agent_file(path: str | Path, *, user_id: str | None = None) -> Iterator
 def read_agent_files(paths: Iterable[str | Path], *,
                      user_id: str | None = None) -> Iterator[ImportRecord]:
     """Records from several Agent Files read together (``--agent-file`` repeated)."""
-    return map_letta(load_agent_files(paths), user_id=user_id)
+    return _records(load_agent_files(paths), user_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1157,9 +1282,6 @@ class _Mapper:
                 self.dangling.append((agent_id, block_id))
             else:
                 self.agents_of[block_id].append(agent)
-        self.history: dict[str, list[LettaHistoryEntry]] = defaultdict(list)
-        for entry in snap.history:
-            self.history[entry.block_id].append(entry)
         # Reports made while mapping, with the learners they concern (for --user).
         self.reports: list[tuple[frozenset[str], SkippedRecord]] = []
 
@@ -1167,7 +1289,7 @@ class _Mapper:
         record = SkippedRecord(kind=kind, key=key, reason=reason, source=self.snap.source)
         self.reports.append((frozenset(learners), record))
 
-    def learners_using(self, block: LettaBlock) -> frozenset[str]:
+    def learners_using(self, block: BlockFacts | LettaBlock) -> frozenset[str]:
         agents = [a for a in self.agents_of.get(block.id, []) if a.id in self.learner_of]
         # A soft-deleted agent counts only when no live one uses the block, so a deleted agent
         # left linked to another learner's block does not turn that block into a shared one.
@@ -1176,7 +1298,7 @@ class _Mapper:
 
     # -- ownership ------------------------------------------------------------------------
 
-    def owner(self, block: LettaBlock) -> _Owner | None:
+    def owner(self, block: BlockFacts) -> _Owner | None:
         agents = self.agents_of.get(block.id, [])
         learners = self.learners_using(block)
         template = block.template_name or ""
@@ -1205,7 +1327,7 @@ class _Mapper:
         self.report((), "block", block.ref, reason)
         return None
 
-    def course(self, block: LettaBlock, agents: list[LettaAgent]) -> str:
+    def course(self, block: BlockFacts, agents: list[LettaAgent]) -> str:
         """Namespace of a shared block: its course id, else its YouLab agents' single course."""
         course = block.metadata.get("course_id")
         if isinstance(course, str) and course:
@@ -1223,7 +1345,7 @@ class _Mapper:
 
     def checkpoints(self, block: LettaBlock) -> tuple[list[VersionRecord], int | None]:
         """block_history rows as versions (undone ones too), and the current checkpoint's seq."""
-        entries = sorted(self.history.get(block.id, []), key=lambda e: (e.sequence_number, e.id))
+        entries = sorted(self.snap.history_of(block.id), key=lambda e: (e.sequence_number, e.id))
         pointer = next((e.sequence_number for e in entries
                         if e.id == block.current_history_entry_id), None)
         versions = []
@@ -1263,7 +1385,8 @@ class _Mapper:
 
     # -- records --------------------------------------------------------------------------
 
-    def block_record(self, owner: _Owner, label: str, blocks: list[LettaBlock]) -> BlockRecord:
+    def block_record(self, owner: _Owner, label: str, group: list[BlockFacts]) -> BlockRecord:
+        blocks = [self.snap.block(facts.id) for facts in group]
         # Newest last: live before soft-deleted, then updated_at, then the YouLab-made block,
         # then Letta's edit counter, then the id (deterministic whatever the source's order).
         ordered = sorted(blocks, key=lambda b: (
@@ -1389,7 +1512,7 @@ def map_letta(snap: LettaSnapshot, *, user_id: str | None = None) -> Iterator[Im
         mapper.report((), "row", f"blocks_agents/{agent_id}/{block_id}",
                       "link to an unknown agent or block; ignored")
 
-    groups: dict[tuple[str, str, str], list[LettaBlock]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[BlockFacts]] = defaultdict(list)
     shared_reasons: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for block in sorted(snap.blocks.values(), key=lambda b: b.id):
         owner = mapper.owner(block)

@@ -374,7 +374,8 @@ def test_sqlite_snapshot_row_counts():
     assert len(snapshot.blocks) == counts["block"] == 39
     assert len(snapshot.agents) == counts["agents"]
     assert len(snapshot.links) == counts["blocks_agents"]
-    assert len(snapshot.history) == counts["block_history"]
+    assert snapshot.history_count == counts["block_history"]
+    assert sum(len(snapshot.history_of(b)) for b in snapshot.blocks) == counts["block_history"]
     assert len(snapshot.identities) == counts["identities"]
     assert sum(len(a.tags) for a in snapshot.agents.values()) == counts["agents_tags"]
     assert snapshot.reports == []
@@ -387,8 +388,8 @@ def test_postgres_snapshot_row_counts(letta_postgres_url):
     assert len(snapshot.blocks) == counts["block"] == 40
     assert len(snapshot.agents) == counts["agents"]
     assert len(snapshot.links) == counts["blocks_agents"]
-    assert len(snapshot.history) == counts["block_history"]
-    assert sum(len(b.tags) for b in snapshot.blocks.values()) == counts["blocks_tags"]
+    assert snapshot.history_count == counts["block_history"]
+    assert sum(len(snapshot.block(b).tags) for b in snapshot.blocks) == counts["blocks_tags"]
     assert snapshot.reports == []
 
 
@@ -969,3 +970,26 @@ def test_api_that_is_not_letta_raises(tmp_path, letta_replay):
         letta.read_api(replay.url)
     with pytest.raises(ImportSourceError, match="cannot reach"):
         letta.read_api("http://127.0.0.1:1", timeout=2)
+
+
+def test_snapshot_keeps_values_and_history_on_disk_until_mapped():
+    snap = snapshot(agents=[agent("a1", "youlab_u1_tutor")],
+                    blocks=[block("b1", "notes", value="x" * 5000,
+                                  metadata={"course_id": "c", "other": "y" * 1000})],
+                    links={("a1", "b1")})
+    snap.add_block_tag("b1", "from-tags-table")
+    snap.add_block_tag("unknown", "ignored")
+    snap.add_history(letta.LettaHistoryEntry(id="h2", block_id="b1", sequence_number=2, value="v2"))
+    snap.add_history(letta.LettaHistoryEntry(id="h1", block_id="b1", sequence_number=1, value="v1"))
+    facts = snap.blocks["b1"]
+    assert facts == letta.BlockFacts("b1", "b1", "notes", None, {"course_id": "c"})
+    full = snap.block("b1")
+    assert (full.value, full.metadata["other"], full.tags) == ("x" * 5000, "y" * 1000,
+                                                                ["from-tags-table"])
+    assert [e.id for e in snap.history_of("b1")] == ["h2", "h1"]  # mapping sorts by sequence
+    _, (notes,), _ = split(list(letta.map_letta(snap)))
+    assert [v.content for v in notes.versions] == ["v1", "v2"]
+    assert notes.content == "x" * 5000
+    snap.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        snap.block("b1")

@@ -14,6 +14,7 @@ import json
 from django.db import IntegrityError
 from django.utils import timezone
 
+from blocks import selectors as block_selectors
 from blocks import services as block_services
 from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
 from blocks.models import Block, OwnerType
@@ -32,12 +33,6 @@ def request_fingerprint(payload: dict) -> str:
     """A stable hash of a proposal request, to tell an idempotent replay from key reuse."""
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _live_block(owner_type, owner_id, label) -> Block | None:
-    return Block.objects.filter(
-        owner_type=owner_type, owner_id=owner_id, label=label, deleted_at__isnull=True
-    ).first()
 
 
 # --- propose ------------------------------------------------------------------------------------
@@ -78,7 +73,7 @@ def propose_diff(
         if replay is not None:
             return replay, False
 
-    block = _live_block(owner_type, owner_id, label)
+    block = block_selectors.find_live_block(owner_type, owner_id, label)
     if operation == Operation.CREATE:
         if block is not None:
             raise BlockExists(
@@ -235,7 +230,7 @@ def _approval_reason(diff, reviewer, edited: bool, from_version) -> str:
 
 
 def _approve_create(diff, reviewer, edited_content, note) -> PendingDiff:
-    if _live_block(diff.owner_type, diff.owner_id, diff.label) is not None:
+    if block_selectors.find_live_block(diff.owner_type, diff.owner_id, diff.label) is not None:
         return _mark_conflict(diff, "a block with this label was created in the meantime", reviewer)
     content = edited_content if edited_content is not None else diff.proposed_content
     block = block_services.create_block(

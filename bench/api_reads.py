@@ -13,8 +13,11 @@ the app from it. From this process, over one keep-alive HTTP connection, each it
 
 The raw and API calls alternate, so load on the machine hits both alike. A third row, the floor,
 times a path under /api/ that matches no route (the JSON 404): gunicorn, HTTP and Django's
-middleware with no authentication, view or query, i.e. what any request costs. Prints p50/p95
-per route and the API/raw ratios (target: <= 1.3x), then one JSON line.
+middleware with no authentication, view or query, i.e. what any request costs. Two more rows
+come from a framework-free WSGI app under the same gunicorn set-up (bench/bare_wsgi.py): a fixed
+answer with no query, and the very raw SELECT answered as JSON: the least any HTTP read costs
+here, so "bare + SELECT / raw" is the best ratio an HTTP API could reach. Prints p50/p95 per
+route and the API/raw ratios (target: <= 1.3x), then one JSON line.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import random
 import time
 
+import bare_wsgi
 import benchlib as bl
 
 COLUMNS = "id, owner_type, owner_id, label, content, description, char_limit, read_only, metadata, version, created_at, updated_at"
@@ -33,10 +37,12 @@ RAW_LIST = (f"SELECT {COLUMNS} FROM blocks WHERE owner_type = %s AND owner_id = 
             "AND deleted_at IS NULL ORDER BY label, id LIMIT 50")
 
 
-def measure(gunicorn, key, targets, n, raw_conn, warmup=200):
+def measure(gunicorn, bare, key, targets, n, raw_conn, warmup=200):
     http = gunicorn.connection()
+    bare_http = bare.connection()
     headers = {"Authorization": f"Api-Key {key}"}
-    samples = {"detail_api": [], "detail_raw": [], "list_api": [], "list_raw": [], "floor": []}
+    samples = {"detail_api": [], "detail_raw": [], "list_api": [], "list_raw": [], "floor": [],
+               "bare_empty": [], "bare_select": []}
     cursor = raw_conn.cursor()
 
     def one(kind, owner, label, record):
@@ -72,7 +78,14 @@ def measure(gunicorn, key, targets, n, raw_conn, warmup=200):
         if i >= warmup:
             samples["floor"].append(time.perf_counter() - started)
         assert status == 404
+        for kind, path in (("bare_empty", "/bare/empty/"), ("bare_select", f"/bare/block/{owner}/{label}/")):
+            started = time.perf_counter()
+            status, _ = bl.request(bare_http, "GET", path)
+            if i >= warmup:
+                samples[kind].append(time.perf_counter() - started)
+            assert status == 200, (path, status)
     http.close()
+    bare_http.close()
     return samples
 
 
@@ -107,10 +120,11 @@ def main():
         key = bl.create_agent_key()
         print(f"{len(targets)} blocks; gunicorn ({args.workers} worker(s) x {args.threads} thread(s)) ...",
               flush=True)
-        with bl.Gunicorn(name, workers=args.workers, threads=args.threads) as gunicorn:
+        with bl.Gunicorn(name, workers=args.workers, threads=args.threads) as gunicorn, \
+                bl.Gunicorn(name, workers=args.workers, threads=args.threads, app=bare_wsgi.APP) as bare:
             check_same_row(gunicorn, key, targets[0], raw)
             print(f"Timing {args.n} requests per route, interleaved with raw SELECTs ...", flush=True)
-            samples = measure(gunicorn, key, targets, args.n, raw)
+            samples = measure(gunicorn, bare, key, targets, args.n, raw)
         raw.close()
 
     result = {"blocks": len(targets), "n": args.n, "workers": args.workers, "threads": args.threads}
@@ -125,6 +139,14 @@ def main():
     floor = bl.summary_ms(samples["floor"])
     result["floor"] = floor
     rows.append(["floor: JSON 404, no view, no query", floor["p50_ms"], floor["p95_ms"], None, None, None, None, ""])
+    raw_one = bl.summary_ms(samples["detail_raw"])
+    for kind, label in (("bare_empty", "bare WSGI, no query"), ("bare_select", "bare WSGI + the raw SELECT")):
+        bare = bl.summary_ms(samples[kind])
+        result[kind] = bare
+        ratio = bare["p50_ms"] / raw_one["p50_ms"]
+        result[kind]["ratio_p50_to_raw_one"] = round(ratio, 2)
+        rows.append([label, bare["p50_ms"], bare["p95_ms"], raw_one["p50_ms"], raw_one["p95_ms"], ratio,
+                     bare["p95_ms"] / raw_one["p95_ms"], "yes" if ratio <= 1.3 else "no"])
     bl.print_table(["route", "API p50 ms", "API p95 ms", "raw p50 ms", "raw p95 ms", "ratio p50", "ratio p95",
                     "<=1.3x"], rows, title="API reads (gunicorn, keep-alive) vs raw SELECT (mysqlclient)")
     bl.emit_json("api_reads", result)

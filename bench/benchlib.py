@@ -201,7 +201,8 @@ class Gunicorn:
     gthread workers: they keep HTTP connections alive (sync workers close after each response).
     """
 
-    def __init__(self, database: str, *, workers: int = 1, threads: int = 1, extra_env=None):
+    def __init__(self, database: str, *, workers: int = 1, threads: int = 1, extra_env=None,
+                 app: str = "youlab.wsgi:application"):
         self.port = free_port()
         self.database = database
         env = dict(os.environ)
@@ -216,7 +217,7 @@ class Gunicorn:
         })
         self.log = open(f"/tmp/bench-gunicorn-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "youlab.wsgi:application",
+            [sys.executable, "-m", "gunicorn", app,
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
              "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "120",
              "--log-level", "warning", "--timeout", "120"],

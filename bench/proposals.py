@@ -8,6 +8,9 @@ A fresh database gets ``--learners`` x 5 blocks and an agent key; gunicorn serve
    one keep-alive connection, alternating with a raw ``INSERT INTO pending_diffs`` (autocommit,
    mysqlclient) of the very row the API stored (same columns and values, answer body included,
    a new id). p50/p95 and the API/raw ratio (target: <= 2x).
+   Interleaved with them, the same proposal to a framework-free WSGI app under the same gunicorn
+   set-up (bench/bare_wsgi.py: parse, SELECT the block, INSERT the row): the least an HTTP
+   proposal costs here.
 2. Throughput: ``--clients`` threads, each with its own keep-alive connection (API) or its own
    mysqlclient connection (raw), ``--per-client`` proposals each on random blocks; proposals
    per second, both ways.
@@ -22,6 +25,7 @@ import threading
 import time
 import uuid
 
+import bare_wsgi
 import benchlib as bl
 
 COLUMNS = ["id", "owner_type", "owner_id", "label", "block_id", "operation", "arguments",
@@ -46,11 +50,12 @@ def raw_row(api: dict) -> list:
             api["agent"], api["agent_id"], "pending", "", "", "0" * 64, json.dumps(api), "{}", now, now]
 
 
-def latency(gunicorn, key, targets, n, raw_conn, warmup=100):
+def latency(gunicorn, bare, key, targets, n, raw_conn, warmup=100):
     http = gunicorn.connection()
+    bare_http = bare.connection()
     headers = {"Authorization": f"Api-Key {key}"}
     cursor = raw_conn.cursor()
-    api_s, raw_s = [], []
+    api_s, raw_s, bare_s = [], [], []
     for i in range(warmup + n):
         _, owner, label = random.choice(targets)
         started = time.perf_counter()
@@ -62,11 +67,17 @@ def latency(gunicorn, key, targets, n, raw_conn, warmup=100):
         started = time.perf_counter()
         cursor.execute(INSERT, row)
         elapsed_raw = time.perf_counter() - started
+        started = time.perf_counter()
+        status, body = bl.request(bare_http, "POST", f"/bare/diffs/{owner}/{label}/", body=proposal_body(i))
+        elapsed_bare = time.perf_counter() - started
+        assert status == 201, (status, body[:300])
         if i >= warmup:
             api_s.append(elapsed_api)
             raw_s.append(elapsed_raw)
+            bare_s.append(elapsed_bare)
     http.close()
-    return api_s, raw_s
+    bare_http.close()
+    return api_s, raw_s, bare_s
 
 
 def throughput_api(gunicorn, key, targets, clients, per_client):
@@ -141,27 +152,32 @@ def main():
             bl.dolt_commit(cursor, "bench fixtures")
         key = bl.create_agent_key()
         print(f"{len(targets)} blocks; gunicorn ({args.workers} workers x {args.threads} threads) ...", flush=True)
-        with bl.Gunicorn(name, workers=args.workers, threads=args.threads) as gunicorn:
+        with bl.Gunicorn(name, workers=args.workers, threads=args.threads) as gunicorn, \
+                bl.Gunicorn(name, workers=1, threads=1, app=bare_wsgi.APP) as bare:
             print(f"Latency: {args.n} proposals, each followed by a raw INSERT of the same row ...", flush=True)
-            api_s, raw_s = latency(gunicorn, key, targets, args.n, raw)
+            api_s, raw_s, bare_s = latency(gunicorn, bare, key, targets, args.n, raw)
             print(f"Throughput: {args.clients} clients x {args.per_client} proposals ...", flush=True)
             api_tput, template = throughput_api(gunicorn, key, targets, args.clients, args.per_client)
         raw_tput = throughput_raw(name, template, args.clients, args.per_client)
         raw.close()
 
-    api, rawsum = bl.summary_ms(api_s), bl.summary_ms(raw_s)
+    api, rawsum, baresum = bl.summary_ms(api_s), bl.summary_ms(raw_s), bl.summary_ms(bare_s)
     r50, r95 = api["p50_ms"] / rawsum["p50_ms"], api["p95_ms"] / rawsum["p95_ms"]
+    b50, b95 = baresum["p50_ms"] / rawsum["p50_ms"], baresum["p95_ms"] / rawsum["p95_ms"]
     bl.print_table(
         ["", "p50 ms", "p95 ms", f"{args.clients} clients /s"],
         [["POST …/diffs/ (gunicorn)", api["p50_ms"], api["p95_ms"], api_tput],
          ["raw INSERT (mysqlclient)", rawsum["p50_ms"], rawsum["p95_ms"], raw_tput],
-         ["ratio API / raw", r50, r95, raw_tput / api_tput]],
+         ["ratio API / raw", r50, r95, raw_tput / api_tput],
+         ["bare WSGI: SELECT + INSERT", baresum["p50_ms"], baresum["p95_ms"], None],
+         ["ratio bare / raw", b50, b95, None]],
         title="Proposals vs raw INSERT of the same row (target <= 2x)",
     )
     print(f"target <= 2x (p50): {'met' if r50 <= 2 else 'missed'}")
     bl.emit_json("proposals", {
         "blocks": len(targets), "n": args.n, "workers": args.workers, "threads": args.threads,
         "api": api, "raw": rawsum, "ratio_p50": round(r50, 2), "ratio_p95": round(r95, 2),
+        "bare": baresum, "bare_ratio_p50": round(b50, 2),
         "target_2x_met": r50 <= 2, "clients": args.clients, "per_client": args.per_client,
         "api_per_s": round(api_tput, 1), "raw_per_s": round(raw_tput, 1),
     })

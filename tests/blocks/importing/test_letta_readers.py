@@ -993,3 +993,53 @@ def test_snapshot_keeps_values_and_history_on_disk_until_mapped():
     snap.close()
     with pytest.raises(sqlite3.ProgrammingError):
         snap.block("b1")
+
+
+class _BreaksMidTable(letta._DbTables):
+    """A driver whose `blocks_agents` cursor fails after two rows (a connection lost mid-read)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def columns(self, table):
+        return self.source.columns(table)
+
+    def rows(self, table, columns):
+        for n, row in enumerate(self.source.rows(table, columns)):
+            if table == "blocks_agents" and n == 2:
+                raise sqlite3.OperationalError("disk I/O error")
+            yield row
+
+
+def test_a_table_that_fails_mid_read_keeps_its_rows_and_says_so():
+    conn = sqlite3.connect(f"{SQLITE.resolve().as_uri()}?mode=ro", uri=True)
+    conn.text_factory = bytes
+    try:
+        snap = letta._load_database(_BreaksMidTable(letta._SqliteTables(conn)),
+                                    LettaSnapshot("letta:sqlite", "test"))
+    finally:
+        conn.close()
+    assert len(snap.links) == 2
+    (report,) = [r for r in snap.reports if r.kind == "table"]
+    assert report.key == "blocks_agents"
+    assert "disk I/O error" in report.reason and "the 2 rows read before the error are kept" in report.reason
+    with (FIXTURES / "row_counts.tsv").open(newline="") as fh:
+        counts = {row["table"]: int(row["rows"]) for row in csv.DictReader(fh, delimiter="\t")}
+    assert snap.history_count == counts["block_history"]  # read after it, as usual
+
+
+def test_the_block_table_failing_mid_read_stops_the_import():
+    class BlocksBreak(_BreaksMidTable):
+        def rows(self, table, columns):
+            for n, row in enumerate(self.source.rows(table, columns)):
+                if table == "block" and n == 5:
+                    raise sqlite3.OperationalError("disk I/O error")
+                yield row
+
+    conn = sqlite3.connect(f"{SQLITE.resolve().as_uri()}?mode=ro", uri=True)
+    conn.text_factory = bytes
+    try:
+        with pytest.raises(ImportSourceError, match="cannot read table 'block': disk I/O error"):
+            letta._load_database(BlocksBreak(letta._SqliteTables(conn)), LettaSnapshot("letta:sqlite", "t"))
+    finally:
+        conn.close()

@@ -50,6 +50,7 @@ from diffs.models import DiffStatus, Operation, PendingDiff
 from youlab import dolt
 
 from .records import (
+    MAX_IMPORT_KEY_LENGTH,
     BlockRecord,
     DiffRecord,
     ImportRecord,
@@ -75,7 +76,6 @@ IMPORT_AUTHOR = "YouLab import <import@youlab.local>"
 MAIN_BRANCH = "main"
 DEFAULT_BATCH_SIZE = 200  # blocks (with all their versions) per transaction
 MAX_BATCH_CHARS = 32_000_000  # ... or fewer, when their contents add up to this much
-MAX_IMPORT_KEY_LENGTH = 255  # block_history.import_key / pending_diffs.import_key
 _INSERT_ROWS = 500  # rows per INSERT statement
 _INSERT_CHARS = 8_000_000  # ... or fewer, for big contents (290 KB v1 blocks)
 _MAX_CHAR_LIMIT = 2**31 - 1

@@ -62,6 +62,7 @@ from urllib import parse as urlparse
 from urllib import request as urlrequest
 
 from .records import (
+    MAX_IMPORT_KEY_LENGTH,
     OWNER_SHARED,
     OWNER_USER,
     BlockRecord,
@@ -204,22 +205,26 @@ class _SpillStore:
         self._put("history", entry.block_id, entry)
 
     def block(self, block_id: str) -> LettaBlock:
-        self._ready()
+        self._index()
         row = self.db.execute("SELECT data FROM block WHERE id = ?", (block_id,)).fetchone()
         return _unpickle(LettaBlock, row[0])
 
     def history(self, block_id: str) -> list[LettaHistoryEntry]:
-        self._ready()
+        self._index()
         rows = self.db.execute("SELECT data FROM history WHERE block_id = ? ORDER BY rowid",
                                (block_id,))
         return [_unpickle(LettaHistoryEntry, data) for data, in rows]
+
+    def count_history(self) -> int:
+        self._index()
+        return self.db.execute("SELECT count(*) FROM history").fetchone()[0]
 
     def _put(self, table: str, key: str, obj: Any) -> None:
         # The instance dict, not the dataclass: pickling the class's reduce protocol costs
         # more than the data for objects this small.
         rows = self.pending[table]
         rows.append((key, pickle.dumps(obj.__dict__, protocol=pickle.HIGHEST_PROTOCOL)))
-        if len(rows) >= 1000:
+        if len(rows) >= 1000 or self.indexed:  # once reads have begun, write at once
             self._flush(table)
 
     def _flush(self, table: str) -> None:
@@ -227,12 +232,12 @@ class _SpillStore:
         self.db.executemany(f"INSERT INTO {table} VALUES (?, ?)", self.pending[table])
         self.pending[table].clear()
 
-    def _ready(self) -> None:
-        self._flush("block")
-        self._flush("history")
-        # Indexed once, after loading: a sort is much cheaper than random inserts into B-trees
-        # keyed by uuids.
+    def _index(self) -> None:
+        # At the first read: write what is pending, then index once. A sort is much cheaper
+        # than random inserts into B-trees keyed by uuids.
         if not self.indexed:
+            self._flush("block")
+            self._flush("history")
             self.db.execute("CREATE INDEX block_id ON block (id)")
             self.db.execute("CREATE INDEX history_block ON history (block_id)")
             self.indexed = True
@@ -260,7 +265,6 @@ class LettaSnapshot:
     agents: dict[str, LettaAgent] = field(default_factory=dict)
     blocks: dict[str, BlockFacts] = field(default_factory=dict)
     links: set[tuple[str, str]] = field(default_factory=set)  # (agent id, block id)
-    history_count: int = 0
     identities: list[LettaIdentity] = field(default_factory=list)
     reports: list[SkippedRecord] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # e.g. letta_version
@@ -295,7 +299,10 @@ class LettaSnapshot:
 
     def add_history(self, entry: LettaHistoryEntry) -> None:
         self._store.put_history(entry)
-        self.history_count += 1
+
+    @property
+    def history_count(self) -> int:
+        return self._store.count_history()
 
     def history_of(self, block_id: str) -> list[LettaHistoryEntry]:
         return self._store.history(block_id)
@@ -1199,7 +1206,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-_MAX_KEY = 255  # the history table's import_key column
 
 
 def value_key(owner_type: str, owner_id: str, label: str, value: str) -> str:
@@ -1208,7 +1214,7 @@ def value_key(owner_type: str, owner_id: str, label: str, value: str) -> str:
     Long owner ids or labels would overflow the column; the owner and label are hashed then.
     """
     key = f"letta:{owner_type}:{owner_id}:{label}:value:{_digest(value)}"
-    if len(key) > _MAX_KEY:
+    if len(key) > MAX_IMPORT_KEY_LENGTH:
         owner_and_label = _digest(owner_id + "\n" + label)
         key = f"letta:{owner_type}:sha256:{owner_and_label}:value:{_digest(value)}"
     return key

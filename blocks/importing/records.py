@@ -14,6 +14,8 @@ from typing import Any
 
 OWNER_USER = "user"
 OWNER_SHARED = "shared"
+# block_history.import_key / pending_diffs.import_key: readers keep their keys within it.
+MAX_IMPORT_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from .records import (
+    MAX_IMPORT_KEY_LENGTH,
     OWNER_USER,
     BlockRecord,
     DiffRecord,
@@ -75,7 +76,6 @@ DIFF_DIR = "pending_diffs"
 
 _TRAILER = "\n\nAuthor: "  # exactly what v1 appended to every commit message
 _FRONTMATTER = re.compile(r"---\n(.*?)\n---\n", re.DOTALL)  # v1: first fence, non-greedy
-_MAX_KEY = 255  # the history table's import_key column
 
 
 # --------------------------------------------------------------------------- public entry point
@@ -267,14 +267,14 @@ def _sha256(text: str) -> str:
 
 def _import_key(sha: str, path: str) -> str:
     key = f"git:{sha}:{path}"
-    if len(key) > _MAX_KEY:  # long labels: keep the key stable and within the column
+    if len(key) > MAX_IMPORT_KEY_LENGTH:  # long labels: keep the key stable and within the column
         key = f"git:{sha}:sha256:{_sha256(path)}"
     return key
 
 
 def _current_key(path: str, content: str) -> str:
     key = f"worktree:{path}:{_sha256(content)}"
-    if len(key) > _MAX_KEY:
+    if len(key) > MAX_IMPORT_KEY_LENGTH:
         key = f"worktree:sha256:{_sha256(path)}:{_sha256(content)}"
     return key
 
@@ -621,13 +621,7 @@ class _LearnerReader:
     ) -> BlockRecord:
         history = self._history(rel, head)
         versions = [self._md_version(fv, rel) for fv in history]
-        text = self._worktree_text(rel)
-        deleted = text is None
-        if deleted:
-            if not history:
-                raise _SkipBlock("no content on disk or in history")
-            text = history[-1].text
-            self._report("note", rel, "file missing from the work tree; imported as deleted")
+        text, deleted = self._current_text(rel, history)
         frontmatter, body, invalid = _parse_frontmatter(text)
         if invalid:
             self._report("note", rel, "frontmatter is not a YAML mapping; whole file kept as body")
@@ -657,16 +651,20 @@ class _LearnerReader:
         written_at = _aware_utc(frontmatter.get("updated_at"), timezone.utc)
         return self._block(label, rel, body, versions, v1, text, committed, written_at, deleted)
 
+    def _current_text(self, rel: str, history: list[_FileVersion]) -> tuple[str, bool]:
+        """(the file's text now, deleted): a file gone from the work tree is its last commit."""
+        text = self._worktree_text(rel)
+        if text is not None:
+            return text, False
+        if not history:
+            raise _SkipBlock("no content on disk or in history")
+        self._report("note", rel, "file missing from the work tree; imported as deleted")
+        return history[-1].text, True
+
     def _toml_block(self, label: str, rel: str, head: str | None) -> BlockRecord:
         history = self._history(rel, head)
         versions = self._toml_versions(history, rel)
-        text = self._worktree_text(rel)
-        deleted = text is None
-        if deleted:
-            if not history:
-                raise _SkipBlock("no content on disk or in history")
-            text = history[-1].text
-            self._report("note", rel, "file missing from the work tree; imported as deleted")
+        text, deleted = self._current_text(rel, history)
         content, status = _convert_toml(text)
         v1: dict[str, Any] = {"era": "toml", "path": rel, "toml_status": status}
         if status == "converted":

@@ -274,6 +274,6 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body=None,
 
 
 def create_agent_key(name: str = "bench") -> str:
-    from rest_framework_api_key.models import APIKey
+    from youlab import keys
 
-    return APIKey.objects.create_key(name=name)[1]
+    return keys.create_agent_key(name=name, allow_duplicate=True)[1]

@@ -7,13 +7,13 @@ actor and reason; after it commits, one Dolt commit by the given author.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from youlab import dolt
+from youlab.validators import identifier_problem
 
 from .exceptions import (
     BlockConflict,
@@ -26,27 +26,23 @@ from .models import Block, OwnerType
 
 MAX_LABEL_LENGTH = 255
 MAX_OWNER_LENGTH = 255
-_LABEL_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 def validate_label(label: str) -> str:
-    """Labels are free text (v1 had `目标` and `reading-list`) but never path-like or control."""
-    if not isinstance(label, str) or not label.strip():
-        raise InvalidBlockInput("label must be a non-empty string")
-    if len(label) > MAX_LABEL_LENGTH:
-        raise InvalidBlockInput(f"label is longer than {MAX_LABEL_LENGTH} characters")
-    if _LABEL_FORBIDDEN.search(label) or label in {".", ".."} or label != label.strip():
-        raise InvalidBlockInput(
-            "label may not contain '/', '\\', control characters or surrounding spaces"
-        )
+    """Labels are free text (v1 had `目标` and `reading-list`) but never path-like, control or
+    bidi characters (youlab.validators)."""
+    problem = identifier_problem(label, "label", max_length=MAX_LABEL_LENGTH)
+    if problem is not None:
+        raise InvalidBlockInput(problem.message, details=problem.details)
     return label
 
 
 def validate_owner_id(owner_id: str) -> str:
-    if not isinstance(owner_id, str) or not owner_id.strip():
-        raise InvalidBlockInput("owner id must be a non-empty string")
-    if len(owner_id) > MAX_OWNER_LENGTH or _LABEL_FORBIDDEN.search(owner_id):
-        raise InvalidBlockInput("owner id is too long or contains '/', '\\' or control characters")
+    """A learner id or shared namespace (surrounding spaces are tolerated: they predate the rule)."""
+    problem = identifier_problem(owner_id, "owner_id", max_length=MAX_OWNER_LENGTH, trimmed=False,
+                                 dot_names=True)
+    if problem is not None:
+        raise InvalidBlockInput(problem.message, details=problem.details)
     return owner_id
 
 

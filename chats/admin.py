@@ -2,9 +2,11 @@
 leaves a history row with the staff actor and a Dolt commit by the staff member."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from simple_history.admin import SimpleHistoryAdmin
 
 from youlab import dolt
+from youlab.staff.adminkit import ReadOnlyHistoryFormMixin
 
 from . import services
 from .exceptions import ChatsError
@@ -16,7 +18,7 @@ def _actor(request) -> str:
 
 
 @admin.register(ModuleChat)
-class ModuleChatAdmin(SimpleHistoryAdmin):
+class ModuleChatAdmin(ReadOnlyHistoryFormMixin, SimpleHistoryAdmin):
     list_display = ("user_id", "agent_id", "module_id", "chat_display", "updated_at")
     search_fields = ("=user_id", "agent_id", "module_id", "chat_id")
     show_full_result_count = False
@@ -34,11 +36,17 @@ class ModuleChatAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_clear_permission(self, request, obj=None):
+        """Clearing goes through chats.services; it is a change to the row."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
     @admin.display(description="chat id", ordering="chat_id")
     def chat_display(self, obj):
         return obj.chat_id or "(cleared)"
 
-    @admin.action(description="Clear the selected module chats (the next request starts a new chat)")
+    @admin.action(description="Clear the selected module chats (the next request starts a new chat)",
+                  permissions=["clear"])
     def clear_chats(self, request, queryset):
         cleared = 0
         for chat in queryset.exclude(chat_id=""):
@@ -58,10 +66,6 @@ class UserApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = fields
     search_fields = ("=user_id",)
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        # The ciphertext is not even loaded for the admin pages.
-        return super().get_queryset(request).defer("ciphertext")
 
     def has_add_permission(self, request):
         return False  # keys are set by the learner's side through the API

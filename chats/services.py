@@ -32,7 +32,7 @@ from .exceptions import (
     LearnerExists,
     ModuleChatNotFound,
 )
-from .models import HistoricalModuleChat, ModuleChat, UserApiKey
+from .models import HistoricalModuleChat, ModuleChat, OwuiKeyRead, UserApiKey, UserApiKeySecret
 from .validators import validate_id, validate_owui_key
 
 logger = logging.getLogger(__name__)
@@ -168,6 +168,10 @@ def clear_module_chat(
 
 
 # --- learners' OpenWebUI keys --------------------------------------------------------------------
+#
+# The metadata (user_api_keys) is versioned; the ciphertext (user_api_key_secrets) is kept out of
+# Dolt's commits (chats.models.SECRET_TABLE). Replacing a key overwrites its ciphertext, deleting
+# it deletes both rows: no commit, history table or branch ever held the old ciphertext.
 
 
 def get_user_key_record(user_id: str) -> UserApiKey:
@@ -178,17 +182,21 @@ def get_user_key_record(user_id: str) -> UserApiKey:
     return record
 
 
-def get_user_key(user_id: str) -> str:
-    """The learner's key in plaintext (for agents to call OpenWebUI on the learner's behalf).
+def read_user_key(user_id: str, *, reader_name: str, reader_prefix: str = "") -> tuple[UserApiKey, str]:
+    """(metadata, plaintext) of the learner's key, for an agent to call OpenWebUI on the
+    learner's behalf. Every call leaves an OwuiKeyRead row (who, which learner, when; never the
+    key) before the key is returned: no read goes unrecorded.
 
-    Raises KeyNotFound, SecretsNotConfigured or SecretUndecryptable.
+    Raises KeyNotFound, SecretsNotConfigured or SecretUndecryptable (nothing recorded then).
     """
-    return decrypt_user_key(get_user_key_record(user_id))
-
-
-def decrypt_user_key(record: UserApiKey) -> str:
-    """The plaintext of a record already read (so metadata and key come from one row)."""
-    return crypto.decrypt(record.ciphertext)
+    record = get_user_key_record(user_id)
+    secret = UserApiKeySecret.objects.filter(key=record).first()
+    if secret is None:  # the key was deleted between the two reads
+        raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
+    key = crypto.decrypt(secret.ciphertext)
+    # Its own short write, no Dolt commit (like a proposal): the next commit takes it along.
+    OwuiKeyRead.objects.create(user_id=record.user_id, agent_key_name=reader_name, agent_key_prefix=reader_prefix)
+    return record, key
 
 
 def set_user_key(
@@ -207,13 +215,13 @@ def set_user_key(
     def unit():
         with dolt.atomic():
             record = UserApiKey.objects.filter(user_id=user_id).first()
-            if record is not None and record.fingerprint == key_fingerprint and _decrypts_to(record, key):
+            secret = UserApiKeySecret.objects.filter(key=record).first() if record is not None else None
+            if secret is not None and record.fingerprint == key_fingerprint and _decrypts_to(secret, key):
                 return record, False
             now = timezone.now()
             created = record is None
             if created:
                 record = UserApiKey(user_id=user_id, created_at=now)
-            record.ciphertext = ciphertext
             record.fingerprint = key_fingerprint
             record.last4 = key[-4:]
             record.updated_at = now
@@ -221,6 +229,9 @@ def set_user_key(
                 _insert(record)
             else:
                 record.save()
+            # Overwritten in place: the old ciphertext is in no table and, this table being
+            # outside version control, in no commit.
+            UserApiKeySecret.objects.update_or_create(key=record, defaults={"ciphertext": ciphertext})
             dolt.commit_on_success(
                 f"Set OpenWebUI key for {user_id} (fingerprint {key_fingerprint}) ({actor})", author
             )
@@ -231,9 +242,9 @@ def set_user_key(
     return result
 
 
-def _decrypts_to(record: UserApiKey, key: str) -> bool:
+def _decrypts_to(secret: UserApiKeySecret, key: str) -> bool:
     try:
-        return crypto.decrypt(record.ciphertext) == key
+        return crypto.decrypt(secret.ciphertext) == key
     except crypto.SecretUndecryptable:
         return False
 
@@ -243,9 +254,11 @@ def delete_user_key(user_id: str, *, actor: str, author: str = dolt.SYSTEM_AUTHO
 
     def unit():
         with dolt.atomic():
-            deleted, _ = UserApiKey.objects.filter(user_id=user_id).delete()
-            if not deleted:
+            record = UserApiKey.objects.filter(user_id=user_id).first()
+            if record is None:
                 raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
+            UserApiKeySecret.objects.filter(key=record).delete()
+            record.delete()
             dolt.commit_on_success(f"Delete OpenWebUI key of {user_id} ({actor})", author)
 
     _run_unit(unit)
@@ -260,36 +273,32 @@ class RotationResult:
     failed_user_ids: list[str] = field(default_factory=list)
 
 
-def rotate_all_keys(*, author: str = dolt.SYSTEM_AUTHOR) -> RotationResult:
-    """Re-encrypt every stored key with the newest Fernet key, in one Dolt commit.
+def rotate_all_keys() -> RotationResult:
+    """Re-encrypt every stored key with the newest Fernet key.
 
     Idempotent: tokens already made with the newest key are left alone. Tokens no configured
-    key can decrypt are counted as failed and left as they are.
+    key can decrypt are counted as failed and left as they are. Only user_api_key_secrets
+    changes, a table outside version control, so there is no Dolt commit to make (and none of
+    the old tokens is in one).
     """
     crypto.check_configured()  # SecretsNotConfigured up front, before reading anything
 
     def unit():
         result = RotationResult()
-        with dolt.atomic():
-            for record in UserApiKey.objects.order_by("user_id").only("id", "user_id", "ciphertext"):
-                if crypto.is_current(record.ciphertext):
+        with transaction.atomic():
+            secrets = UserApiKeySecret.objects.select_related("key").only("key_id", "ciphertext", "key__user_id")
+            for secret in secrets.order_by("key__user_id"):
+                if crypto.is_current(secret.ciphertext):
                     result.unchanged += 1
                     continue
                 try:
-                    ciphertext = crypto.rotate(record.ciphertext)
+                    ciphertext = crypto.rotate(secret.ciphertext)
                 except crypto.SecretUndecryptable:
                     result.failed += 1
-                    result.failed_user_ids.append(record.user_id)
+                    result.failed_user_ids.append(secret.key.user_id)
                     continue
-                # The key itself did not change, so neither does updated_at.
-                UserApiKey.objects.filter(pk=record.pk).update(ciphertext=ciphertext)
+                UserApiKeySecret.objects.filter(pk=secret.pk).update(ciphertext=ciphertext)
                 result.rotated += 1
-            if result.rotated:
-                dolt.commit_on_success(
-                    f"Rotate secrets: re-encrypted {result.rotated} OpenWebUI key(s) "
-                    "with the newest Fernet key",
-                    author,
-                )
         return result
 
     result = _run_unit(unit)

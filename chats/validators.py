@@ -2,29 +2,22 @@
 
 import re
 
+from youlab.validators import identifier_problem
+
 from .exceptions import InvalidInput, InvalidKey
 
 MAX_ID_LENGTH = 255
-# Ids end up in URL paths and Dolt commit messages: no separators, no control characters.
-_ID_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
 KEY_MIN_LENGTH = 8  # shorter, and "last 4" would give away half of it
 KEY_MAX_LENGTH = 4096  # OpenWebUI API keys are ~35 characters, its JWTs a few hundred
 _KEY_ALLOWED = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 
 
 def validate_id(value, name: str) -> str:
-    """Learner, agent, module and chat ids: non-empty text, ≤255 chars, nothing path-like."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{name} must be a non-empty string", details={"field": name})
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInput(
-            f"{name} is longer than {MAX_ID_LENGTH} characters", details={"field": name}
-        )
-    if _ID_FORBIDDEN.search(value) or value != value.strip():
-        raise InvalidInput(
-            f"{name} may not contain '/', '\\', control characters or surrounding spaces",
-            details={"field": name},
-        )
+    """Learner, agent, module and chat ids: non-empty text, ≤255 chars, nothing path-like, no
+    control or bidi characters, no surrounding spaces (youlab.validators)."""
+    problem = identifier_problem(value, name, max_length=MAX_ID_LENGTH, dot_names=True)
+    if problem is not None:
+        raise InvalidInput(problem.message, details=problem.details)
     return value
 
 

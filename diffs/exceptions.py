@@ -30,3 +30,17 @@ class IdempotencyKeyReused(ServiceError):
 class ReasonRequired(ServiceError):
     code = "reason_required"
     status = 400
+
+
+class IdempotencyKeyInUse(ServiceError):
+    """Another request with this Idempotency-Key is still running (and kept running too long)."""
+
+    code = "idempotency_key_in_use"
+    status = 409
+
+
+class TooManyOpenProposals(ServiceError):
+    """The agent key already has the maximum of pending proposals for this block."""
+
+    code = "too_many_open_proposals"
+    status = 409

@@ -93,3 +93,23 @@ class PendingDiff(models.Model):
             and self.base_version is not None
             and self.block.version != self.base_version
         )
+
+
+class ProposalClaim(models.Model):
+    """An Idempotency-Key being acted on right now (diffs.services.propose_diff).
+
+    Dolt has no row locks and merges concurrent transactions at COMMIT, so "look the key up, then
+    insert the diff" lets two requests with the same key both miss the other one. The first
+    request instead claims the key: one row per (agent key, Idempotency-Key), inserted in its own
+    short transaction, with a random token so that two concurrent claims are different rows under
+    one primary key (Dolt lets identical concurrent inserts both commit; different ones conflict).
+    The loser waits for the winner and answers what the winner stored; the winner deletes the row
+    when it is done, whatever the outcome.
+    """
+
+    id = models.CharField(primary_key=True, max_length=64, help_text="SHA-256 of agent key name and key.")
+    token = models.UUIDField()
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "proposal_claims"

@@ -50,4 +50,6 @@ def diffs_for_owner(
         queryset = queryset.filter(label=label)
     if agent_key_name is not None:
         queryset = queryset.filter(agent_key_name=agent_key_name)
+    # List rows show no texts (diffs.api.serializers.DiffListItemSerializer): don't read them.
+    queryset = queryset.defer("arguments", "proposed_content", "preview", "response_body", "metadata")
     return _with_display_columns(queryset).order_by("-created_at", "-id")

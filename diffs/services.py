@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+import uuid
 
-from django.db import IntegrityError
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from blocks import selectors as block_selectors
@@ -19,10 +22,19 @@ from blocks import services as block_services
 from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
 from blocks.models import Block, OwnerType
 from youlab import dolt
+from youlab.validators import identifier_problem
 
 from . import edits
-from .exceptions import DiffNotFound, DiffNotPending, IdempotencyKeyReused, ReasonRequired, VersionMismatch
-from .models import DiffStatus, Operation, PendingDiff
+from .exceptions import (
+    DiffNotFound,
+    DiffNotPending,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    ReasonRequired,
+    TooManyOpenProposals,
+    VersionMismatch,
+)
+from .models import DiffStatus, Operation, PendingDiff, ProposalClaim
 
 MAX_REASONING_LENGTH = 20_000
 MAX_AGENT_ID_LENGTH = 255
@@ -57,22 +69,37 @@ def propose_diff(
 
     `operation`/`arguments` are canonical (the API edge maps aliases with
     edits.normalize_operation). Returns (diff, created): with an `idempotency_key` already used
-    by this agent key for the same request, the first diff is returned with created=False.
-    `render_response(diff)`, if given, makes the answer kept for idempotent replays; it is stored
-    in the same INSERT as the diff (one write, not an INSERT and an UPDATE).
+    by this agent key for the same request, the first diff is returned with created=False,
+    whatever the interleaving of the two requests (a ProposalClaim serialises them).
+    `render_response(diff)`, if given with an `idempotency_key`, makes the answer kept for
+    replays; it is stored in the same INSERT as the diff (one write, not an INSERT and an UPDATE).
     """
     block_services.validate_owner_id(owner_id)
     block_services.validate_label(label)
     if not isinstance(reasoning, str) or len(reasoning) > MAX_REASONING_LENGTH:
         raise InvalidBlockInput(f"reasoning must be text of at most {MAX_REASONING_LENGTH} characters")
-    if len(agent_id) > MAX_AGENT_ID_LENGTH:
-        raise InvalidBlockInput(f"agent_id must be at most {MAX_AGENT_ID_LENGTH} characters")
+    # The same rule as every other agent id (module chats'): youlab.validators.
+    problem = identifier_problem(agent_id, "agent_id", max_length=MAX_AGENT_ID_LENGTH, allow_empty=True,
+                                 dot_names=True)
+    if problem is not None:
+        raise InvalidBlockInput(problem.message, details=problem.details)
 
-    if idempotency_key:
-        replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
-        if replay is not None:
-            return replay, False
+    def store() -> tuple[PendingDiff, bool]:
+        return _store_proposal(
+            owner_type=owner_type, owner_id=owner_id, label=label, operation=operation,
+            arguments=arguments, reasoning=reasoning, agent_key_name=agent_key_name,
+            agent_id=agent_id, expected_version=expected_version,
+            idempotency_key=idempotency_key or None, fingerprint=fingerprint,
+            render_response=render_response if idempotency_key else None,
+        )
 
+    if not idempotency_key:
+        return store()
+    return _with_idempotency_claim(agent_key_name, idempotency_key, fingerprint, store)
+
+
+def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reasoning, agent_key_name,
+                    agent_id, expected_version, idempotency_key, fingerprint, render_response):
     block = block_selectors.find_live_block(owner_type, owner_id, label)
     if operation == Operation.CREATE:
         if block is not None:
@@ -96,6 +123,7 @@ def propose_diff(
     proposed = edits.apply_operation(current if block else None, operation, arguments)
     char_limit = arguments.get("char_limit") if operation == Operation.CREATE else block.char_limit
     block_services.check_char_limit(proposed, char_limit)
+    _check_open_proposals(owner_type, owner_id, label, agent_key_name)
 
     diff = PendingDiff(
         owner_type=owner_type,
@@ -110,7 +138,7 @@ def propose_diff(
         reasoning=reasoning,
         agent_key_name=agent_key_name,
         agent_id=agent_id,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
     if render_response is not None:
@@ -118,13 +146,37 @@ def propose_diff(
     try:
         dolt.retry_on_conflict(diff.save, force_insert=True)
     except IntegrityError:
-        # Two requests with one Idempotency-Key raced; the first one's diff answers both.
+        # Only reachable without a claim (a key stored by an import, or a claim taken over after
+        # it went stale): the diff already stored under this key answers.
         if idempotency_key:
             replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
             if replay is not None:
                 return replay, False
         raise
     return diff, True
+
+
+def max_open_proposals() -> int:
+    return int(getattr(settings, "YOULAB_MAX_OPEN_PROPOSALS", 0) or 0)
+
+
+def _check_open_proposals(owner_type, owner_id, label, agent_key_name) -> None:
+    """At most YOULAB_MAX_OPEN_PROPOSALS pending proposals per (agent key, block): an agent in a
+    loop cannot bury a block's review under thousands of proposals. (Concurrent proposals of one
+    key may pass together: the cap is a bound on runaway clients, not an exact count.)"""
+    limit = max_open_proposals()
+    if limit <= 0:
+        return
+    open_count = PendingDiff.objects.filter(
+        owner_type=owner_type, owner_id=owner_id, status=DiffStatus.PENDING, label=label,
+        agent_key_name=agent_key_name,
+    )[:limit].count()
+    if open_count >= limit:
+        raise TooManyOpenProposals(
+            f"{agent_key_name or 'this caller'} already has {open_count} pending proposals for "
+            f"{label!r}; wait for a reviewer to decide some (poll the diffs) before proposing more",
+            details={"open": open_count, "limit": limit},
+        )
 
 
 def _idempotent_replay(agent_key_name, idempotency_key, fingerprint) -> PendingDiff | None:
@@ -139,6 +191,80 @@ def _idempotent_replay(agent_key_name, idempotency_key, fingerprint) -> PendingD
             details={"diff_id": str(existing.pk)},
         )
     return existing
+
+
+# --- Idempotency-Key claims -------------------------------------------------------------------
+#
+# Two requests with one key may arrive together (a client's retry racing its first attempt).
+# Each first looks for a stored diff; then claims the key. The winner re-checks, proposes, and
+# releases the claim whatever happens (a refused request stores nothing and frees its key). The
+# loser polls (fresh snapshots: autocommit) until the winner's diff is visible, which it then
+# replays, or the claim is gone, when it tries again itself: so whatever the interleaving, the
+# second request answers what the first stored, or meets the same refusal.
+
+CLAIM_WAIT_SECONDS = 15.0  # how long a request waits for another one holding its key
+CLAIM_STALE_SECONDS = 60.0  # a claim this old belongs to a process that died: take it over
+
+
+def _claim_id(agent_key_name: str, idempotency_key: str) -> str:
+    return hashlib.sha256(f"{agent_key_name}\0{idempotency_key}".encode()).hexdigest()
+
+
+def _try_claim(claim_id: str) -> uuid.UUID | None:
+    """Our token when we now hold the claim; None when another request does."""
+    token = uuid.uuid4()
+    try:
+        # Its own short transaction (a savepoint inside a caller's): committed before we read
+        # anything else, so a concurrent claimer meets it at its INSERT or at its COMMIT.
+        with transaction.atomic():
+            ProposalClaim.objects.create(id=claim_id, token=token)
+    except IntegrityError:
+        return None  # the other claim was committed before our INSERT
+    except OperationalError as exc:
+        if dolt.is_serialization_failure(exc):
+            return None  # both inserted; Dolt refused our COMMIT (1213)
+        raise
+    return token
+
+
+def _release_claim(claim_id: str, token: uuid.UUID) -> None:
+    try:
+        dolt.retry_on_conflict(ProposalClaim.objects.filter(id=claim_id, token=token).delete)
+    except (OperationalError, dolt.SerializationFailure):
+        pass  # left behind, it goes stale after CLAIM_STALE_SECONDS
+
+
+def _with_idempotency_claim(agent_key_name, idempotency_key, fingerprint, store):
+    claim_id = _claim_id(agent_key_name, idempotency_key)
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    delay = 0.01
+    while True:
+        replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, False
+        token = _try_claim(claim_id)
+        if token is not None:
+            break
+        claim = ProposalClaim.objects.filter(id=claim_id).first()
+        if claim is not None and (timezone.now() - claim.claimed_at).total_seconds() > CLAIM_STALE_SECONDS:
+            ProposalClaim.objects.filter(id=claim_id, token=claim.token).delete()
+            continue
+        if time.monotonic() > deadline:
+            raise IdempotencyKeyInUse(
+                "another request with this Idempotency-Key is still being processed; "
+                "retry the same request shortly",
+                details={"retry_after_seconds": 1},
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    try:
+        # A request that finished between our first look and our claim stored its diff.
+        replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, False
+        return store()
+    finally:
+        _release_claim(claim_id, token)
 
 
 # --- decide -------------------------------------------------------------------------------------

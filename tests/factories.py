@@ -18,3 +18,11 @@ def make_block(owner_id=None, label=None, content="hello", **kwargs):
         dolt_commit=kwargs.pop("dolt_commit", False),
         **kwargs,
     )
+
+
+def make_agent_key(name="tutor", scopes=None, **kwargs):
+    """(AgentKey, secret). Every scope unless `scopes` is given: most tests exercise routes, not
+    scopes (tests/youlab/test_api_scopes.py does that)."""
+    from youlab.models import ALL_SCOPES, AgentKey
+
+    return AgentKey.objects.create_key(name=name, scopes=list(ALL_SCOPES if scopes is None else scopes), **kwargs)

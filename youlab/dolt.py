@@ -235,6 +235,47 @@ def status(using="default") -> list[tuple[str, bool, str]]:
         return [tuple(r) for r in cursor.fetchall()]
 
 
+# --- tables kept out of version control ---------------------------------------------------------
+
+
+def ignore_table(name: str, using="default") -> None:
+    """Keep the table `name` out of every Dolt commit (a `dolt_ignore` row).
+
+    Must run before the table is first committed (Dolt ignores only untracked tables). Measured
+    on Dolt 2.2.0: an ignored table never appears in dolt_status, `DOLT_COMMIT('-A')` and
+    @@dolt_transaction_commit commits leave it out (a transaction that only changed it makes no
+    commit), dolt_history_<t> is empty, AS OF and new branches do not have it; it stays in the
+    branch's working set, which a merge into that branch keeps, `dolt_backup('sync')` copies and
+    a sql-server cluster replicates.
+    """
+    with _cursor(using) as cursor:
+        cursor.execute(
+            "INSERT INTO dolt_ignore (pattern, ignored) VALUES (%s, 1) "
+            "ON DUPLICATE KEY UPDATE ignored = 1",
+            [name],
+        )
+
+
+def unignore_table(name: str, using="default") -> None:
+    with _cursor(using) as cursor:
+        cursor.execute("DELETE FROM dolt_ignore WHERE pattern = %s", [name])
+
+
+def is_ignored(name: str, using="default") -> bool:
+    """True when `dolt_ignore` names the table exactly and no commit on this branch holds it."""
+    with _cursor(using) as cursor:
+        cursor.execute("SELECT ignored FROM dolt_ignore WHERE pattern = %s", [name])
+        row = cursor.fetchone()
+        if not row or not row[0]:
+            return False
+        # dolt_diff walks every commit: fine for a check, not for a request path.
+        cursor.execute(
+            "SELECT COUNT(*) FROM dolt_diff WHERE table_name = %s AND commit_hash NOT IN ('WORKING', 'STAGED')",
+            [name],
+        )
+        return cursor.fetchone()[0] == 0
+
+
 # --- branches ----------------------------------------------------------------------------------
 
 

@@ -137,12 +137,12 @@ SIMPLE_HISTORY_REVERT_DISABLED = True  # reverts go through blocks.services, nev
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "youlab.api.openapi.YoulabAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "youlab.api.auth.AgentKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["youlab.api.auth.IsAgentOrStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["youlab.api.permissions.RouteAccess"],
     "DEFAULT_THROTTLE_CLASSES": ["youlab.api.auth.AgentKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"agent": os.environ.get("YOULAB_AGENT_RATE", "1200/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -156,6 +156,10 @@ REST_FRAMEWORK = {
 # Seconds a verified agent API key is remembered per process (youlab.api.auth); 0 = check the
 # database on every request. A key revoked in another process stops working within this time.
 YOULAB_API_KEY_CACHE_SECONDS = float(os.environ.get("YOULAB_API_KEY_CACHE_SECONDS", "10"))
+
+# Pending proposals one agent key may have on one block (409 too_many_open_proposals beyond);
+# 0 = no cap.
+YOULAB_MAX_OPEN_PROPOSALS = int(os.environ.get("YOULAB_MAX_OPEN_PROPOSALS", "20"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "YouLab v2 agent API",
@@ -174,6 +178,8 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"ApiKeyAuth": []}],
+    # A proposal's operation appears in Diff and in DiffListItem: one enum, one stable name.
+    "ENUM_NAME_OVERRIDES": {"DiffOperationEnum": "diffs.models.Operation"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

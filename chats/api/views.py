@@ -13,7 +13,9 @@ from youlab import dolt
 from youlab.api import openapi
 from youlab.api.auth import actor_for, is_agent
 from youlab.api.errors import ApiError
+from youlab.api.permissions import agents_and_staff
 from youlab.api.views import ApiViewMixin
+from youlab.models import Scope
 
 from .serializers import (
     ExportDocumentSerializer,
@@ -86,7 +88,13 @@ _CHAT_EXAMPLE = OpenApiExample(
 )
 
 
+READ_CHATS = agents_and_staff(Scope.CHATS, "chats.view_modulechat")
+CHANGE_CHATS = agents_and_staff(Scope.CHATS, "chats.change_modulechat")
+
+
 class ModuleChatDetailView(ChatsView):
+    access = {"GET": READ_CHATS, "PUT": CHANGE_CHATS, "DELETE": CHANGE_CHATS}
+
     @extend_schema(
         tags=["module chats"],
         summary="The chat of one module",
@@ -162,6 +170,7 @@ class ModuleChatDetailView(ChatsView):
 )
 class ModuleChatListView(ChatsView, generics.ListAPIView):
     serializer_class = ModuleChatSerializer
+    access = {"GET": READ_CHATS}
 
     def get_queryset(self):
         return services.list_module_chats(
@@ -185,11 +194,18 @@ _KEY_MASKED_EXAMPLE = {
 
 
 class OwuiKeyView(ChatsView):
+    access = {
+        "GET": agents_and_staff(Scope.OWUI_KEY_READ, "chats.view_userapikey"),
+        "PUT": agents_and_staff(Scope.OWUI_KEY_WRITE, "chats.change_userapikey"),
+        "DELETE": agents_and_staff(Scope.OWUI_KEY_WRITE, "chats.delete_userapikey"),
+    }
+
     @extend_schema(
         tags=["learner keys"],
         summary="The learner's OpenWebUI key",
         description="With an agent key the answer holds `key`, the key itself (to call OpenWebUI "
-        "on the learner's behalf; `Cache-Control: no-store`). Staff get the masked form only. "
+        "on the learner's behalf; `Cache-Control: no-store`); each such read is recorded (key "
+        "name, learner, time) and shown on the learner's staff page. Staff get the masked form only. "
         "404 `key_not_found`; 503 `secrets_not_configured`; 409 `secret_undecryptable` when no "
         "configured Fernet key opens the stored token (restore the old key, or PUT the key again).",
         responses={
@@ -204,10 +220,11 @@ class OwuiKeyView(ChatsView):
         ],
     )
     def get(self, request, user_id):
-        record = services.get_user_key_record(user_id)
         if not is_agent(request):
-            return Response(OwuiKeyMaskedSerializer(record).data)
-        key = services.decrypt_user_key(record)
+            return Response(OwuiKeyMaskedSerializer(services.get_user_key_record(user_id)).data)
+        record, key = services.read_user_key(
+            user_id, reader_name=request.user.name, reader_prefix=request.user.api_key.prefix,
+        )
         data = OwuiKeySecretSerializer(record, context={"key": key}).data
         return Response(data, headers={"Cache-Control": "no-store"})
 
@@ -253,6 +270,12 @@ class OwuiKeyView(ChatsView):
 
 
 class UserExportView(ChatsView):
+    # Everything about the learner (design.md §5 puts export under memory:read for agents); staff
+    # need to be allowed to see each part of it.
+    access = {"GET": agents_and_staff(
+        Scope.MEMORY_READ, "blocks.view_block", "diffs.view_pendingdiff", "chats.view_modulechat",
+    )}
+
     @extend_schema(
         tags=["export"],
         summary="Everything about a learner, except secrets",

@@ -9,6 +9,8 @@ from blocks.api.serializers import MAX_VERSION
 from diffs import edits, services
 from diffs.models import DiffStatus, Operation, PendingDiff
 
+# What a list row leaves out (DiffListItemSerializer; diffs.selectors does not even read them).
+HEAVY_DIFF_FIELDS = ("arguments", "proposed_content", "preview")
 # The largest text an operation may carry (v1 had 290 KB blocks); bigger is 400 invalid_arguments.
 MAX_TEXT_LENGTH = 1_000_000
 MAX_OPERATION_LENGTH = 64
@@ -182,6 +184,15 @@ class DiffSerializer(serializers.ModelSerializer):
         if current is None:
             current = obj.block.version
         return current != obj.base_version
+
+
+class DiffListItemSerializer(DiffSerializer):
+    """A proposal in a list: everything but the texts (`arguments`, `proposed_content` and
+    `preview` may each be a megabyte; a page of 500 would be gigabytes). GET diffs/{id}/ has them."""
+
+    class Meta(DiffSerializer.Meta):
+        fields = [f for f in DiffSerializer.Meta.fields if f not in HEAVY_DIFF_FIELDS]
+        read_only_fields = fields
 
 
 class DiffListFilterSerializer(serializers.Serializer):

@@ -17,13 +17,17 @@ from diffs import edits, selectors, services
 from diffs.exceptions import ReasonRequired
 from diffs.models import DiffStatus
 from youlab.api import openapi
-from youlab.api.auth import IsStaff, is_agent
+from youlab.api.auth import is_agent
 from youlab.api.errors import ApiError, error_response
+from youlab.api.permissions import agents_and_staff, staff_only
 from youlab.api.views import ApiViewMixin, idempotency_key, if_match_version, query_params, represent
+from youlab.models import Scope
 
 from .serializers import (
+    HEAVY_DIFF_FIELDS,
     OPERATION_ARGUMENTS,
     ApproveSerializer,
+    DiffListItemSerializer,
     DiffListQuerySerializer,
     DiffSerializer,
     ProposalEnvelopeSerializer,
@@ -56,6 +60,7 @@ DIFF_EXAMPLE = {
     "created_at": "2026-01-12T15:00:00Z",
     "updated_at": "2026-01-12T15:00:00Z",
 }
+LIST_ITEM_EXAMPLE = {k: v for k, v in DIFF_EXAMPLE.items() if k not in HEAVY_DIFF_FIELDS}
 APPROVED_EXAMPLE = {
     **DIFF_EXAMPLE, "status": "approved", "reviewer": "rita", "reviewed_at": "2026-01-12T15:30:00Z",
     "applied_version": 4, "updated_at": "2026-01-12T15:30:00Z",
@@ -99,10 +104,15 @@ def parse_proposal(data) -> tuple[dict, str, dict]:
     return envelope.validated_data, operation, arguments
 
 
+READ_DIFFS = agents_and_staff(Scope.MEMORY_READ, "diffs.view_pendingdiff")
+DECIDE_DIFFS = staff_only("diffs.change_pendingdiff")
+
+
 class ProposeDiff(OwnerMixin, generics.GenericAPIView):
     """POST: propose a change to one block. GET: the proposals for that label."""
 
     serializer_class = DiffSerializer
+    access = {"GET": READ_DIFFS, "POST": agents_and_staff(Scope.MEMORY_PROPOSE, "diffs.add_pendingdiff")}
 
     def post(self, request, *args, **kwargs):
         owner_id, label = self.get_owner_id(), self.get_label()
@@ -116,8 +126,8 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
         })
 
         def render(new_diff):
-            # Kept as rendered, so a replay answers exactly what the first request got; stored
-            # with the diff in one INSERT.
+            # With an Idempotency-Key, kept as rendered, so a replay answers exactly what the
+            # first request got; stored with the diff in one INSERT.
             return json.loads(JSONRenderer().render(represent(DiffSerializer, new_diff)))
 
         diff, created = services.propose_diff(
@@ -136,7 +146,7 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
         )
         headers = {"Location": reverse("api-diff", kwargs={"diff_id": diff.pk})}
         if created:
-            body = diff.response_body
+            body = diff.response_body if diff.response_body is not None else render(diff)
         else:
             headers["Idempotent-Replayed"] = "true"
             body = diff.response_body
@@ -147,11 +157,12 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
     def get(self, request, *args, **kwargs):
         owner_id, label = self.get_owner_id(), self.get_label()
         page = self.paginate_queryset(selectors.diffs_for_owner(self.owner_type, owner_id, label=label))
-        return self.get_paginated_response(DiffSerializer(page, many=True).data)
+        return self.get_paginated_response(DiffListItemSerializer(page, many=True).data)
 
 
 class OwnerDiffList(OwnerMixin, generics.ListAPIView):
-    serializer_class = DiffSerializer
+    serializer_class = DiffListItemSerializer
+    access = {"GET": READ_DIFFS}
 
     def get_queryset(self):
         query = DiffListQuerySerializer(data=query_params(self.request, DiffListQuerySerializer))
@@ -168,6 +179,7 @@ class OwnerDiffList(OwnerMixin, generics.ListAPIView):
 
 class DiffDetail(ApiViewMixin, generics.GenericAPIView):
     serializer_class = DiffSerializer
+    access = {"GET": READ_DIFFS}
 
     @extend_schema(
         summary="Read a proposal (agents poll this)",
@@ -187,7 +199,7 @@ class DiffDetail(ApiViewMixin, generics.GenericAPIView):
 
 class ApproveDiff(ApiViewMixin, generics.GenericAPIView):
     serializer_class = ApproveSerializer
-    permission_classes = [IsStaff]
+    access = {"POST": DECIDE_DIFFS}
 
     @extend_schema(
         summary="Staff: approve a proposal (optionally edited)",
@@ -231,7 +243,7 @@ class ApproveDiff(ApiViewMixin, generics.GenericAPIView):
 
 class RejectDiff(ApiViewMixin, generics.GenericAPIView):
     serializer_class = RejectSerializer
-    permission_classes = [IsStaff]
+    access = {"POST": DECIDE_DIFFS}
 
     @extend_schema(
         summary="Staff: reject a proposal",
@@ -331,9 +343,9 @@ def _label_diffs_schema(owner):
         description="Every proposal for this label (also `create` proposals for a label that "
         "has no block yet); an unknown label has none.",
         tags=["proposals"],
-        examples=[OpenApiExample("Proposals", value=DIFF_EXAMPLE, response_only=True, status_codes=["200"])],
+        examples=[OpenApiExample("Proposals", value=LIST_ITEM_EXAMPLE, response_only=True, status_codes=["200"])],
         parameters=[openapi.owner_parameter(owner), openapi.LABEL],
-        responses={200: DiffSerializer(many=True), **openapi.error_responses(400, 404)},
+        responses={200: DiffListItemSerializer(many=True), **openapi.error_responses(400, 404)},
     )
 
 
@@ -345,8 +357,8 @@ def _owner_diffs_schema(owner):
         "Agents poll this (or `diffs/{id}/`) to learn what became of their proposals.",
         tags=["proposals"],
         parameters=[openapi.owner_parameter(owner), DiffListQuerySerializer],
-        responses={200: DiffSerializer(many=True), **openapi.error_responses(400, 404)},
-        examples=[OpenApiExample("Proposals", value=DIFF_EXAMPLE, response_only=True, status_codes=["200"])],
+        responses={200: DiffListItemSerializer(many=True), **openapi.error_responses(400, 404)},
+        examples=[OpenApiExample("Proposals", value=LIST_ITEM_EXAMPLE, response_only=True, status_codes=["200"])],
     )
 
 

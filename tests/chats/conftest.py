@@ -6,15 +6,15 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from tests.conftest import raw_connect
+from tests.factories import make_agent_key
 
 
 @pytest.fixture
 def agent_key(db):
-    """(APIKey, plaintext key) of an agent called 'tutor'."""
-    return APIKey.objects.create_key(name="tutor")
+    """(AgentKey, plaintext key) of an agent called 'tutor' (every scope)."""
+    return make_agent_key(name="tutor")
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def anon_client():
 
 @pytest.fixture
 def revoked_client(db):
-    _, key = APIKey.objects.create_key(name="retired", revoked=True)
+    _, key = make_agent_key(name="retired", revoked=True)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     return client
@@ -50,7 +50,7 @@ def expired_client(db):
 
     from django.utils import timezone
 
-    _, key = APIKey.objects.create_key(name="lapsed", expiry_date=timezone.now() - timedelta(days=1))
+    _, key = make_agent_key(name="lapsed", expiry_date=timezone.now() - timedelta(days=1))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     return client

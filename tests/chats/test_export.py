@@ -114,7 +114,8 @@ def test_the_export_holds_everything_about_the_learner_and_no_secret(staff_user)
     }
     text = json.dumps(doc, ensure_ascii=False)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT ciphertext FROM user_api_keys WHERE user_id = %s", [USER])
+        cursor.execute("SELECT s.ciphertext FROM user_api_key_secrets AS s JOIN user_api_keys AS k "
+                       "ON k.id = s.key_id WHERE k.user_id = %s", [USER])
         (ciphertext,) = cursor.fetchone()
     assert KEY not in text and ciphertext not in text and ciphertext[:24] not in text
     assert "learner-2" not in text and "course" not in text

@@ -22,8 +22,13 @@ URL = "/api/v1/users/learner-1/owui-key/"
 
 def _raw_ciphertexts():
     with connection.cursor() as cursor:
-        cursor.execute("SELECT user_id, ciphertext FROM user_api_keys ORDER BY user_id")
+        cursor.execute("SELECT k.user_id, s.ciphertext FROM user_api_keys AS k "
+                       "JOIN user_api_key_secrets AS s ON s.key_id = k.id ORDER BY k.user_id")
         return dict(cursor.fetchall())
+
+
+def _plaintext(user_id):
+    return services.read_user_key(user_id, reader_name="test")[1]
 
 
 def _new_fernet_key():
@@ -37,7 +42,7 @@ def _new_fernet_key():
 def test_round_trip_and_only_ciphertext_is_stored():
     record, created = services.set_user_key("learner-1", KEY, actor="agent:tutor")
     assert created
-    assert services.get_user_key("learner-1") == KEY
+    assert _plaintext("learner-1") == KEY
     assert (record.fingerprint, record.last4) == (crypto.fingerprint(KEY), "2b3c")
     assert record.masked == f"…2b3c ({crypto.fingerprint(KEY)})"
 
@@ -57,7 +62,7 @@ def test_setting_the_same_key_writes_nothing_and_another_key_replaces_it():
 
     replaced, created = services.set_user_key("learner-1", OTHER_KEY, actor="agent:tutor")
     assert not created and replaced.last4 == "beef"
-    assert services.get_user_key("learner-1") == OTHER_KEY
+    assert _plaintext("learner-1") == OTHER_KEY
     assert UserApiKey.objects.count() == 1
 
 
@@ -66,7 +71,7 @@ def test_delete_and_missing_keys():
     services.set_user_key("learner-1", KEY, actor="system")
     services.delete_user_key("learner-1", actor="system")
     with pytest.raises(KeyNotFound):
-        services.get_user_key("learner-1")
+        _plaintext("learner-1")
     with pytest.raises(KeyNotFound):
         services.delete_user_key("learner-1", actor="system")
 
@@ -89,7 +94,7 @@ def test_keys_are_validated_and_never_quoted(bad):
 def test_longest_allowed_key_round_trips():
     key = "k" * 4096
     services.set_user_key("learner-1", key, actor="system")
-    assert services.get_user_key("learner-1") == key
+    assert _plaintext("learner-1") == key
 
 
 # --- rotation and key configuration --------------------------------------------------------------
@@ -114,7 +119,7 @@ def test_rotation_with_two_keys_then_removing_the_old_key_still_decrypts(setting
     assert _raw_ciphertexts() == after
 
     settings.YOULAB_FERNET_KEYS = [new]  # the old key is gone
-    assert [services.get_user_key(f"learner-{n}") for n in range(3)] == [f"{KEY}{n}" for n in range(3)]
+    assert [_plaintext(f"learner-{n}") for n in range(3)] == [f"{KEY}{n}" for n in range(3)]
 
 
 @pytest.mark.django_db
@@ -133,7 +138,7 @@ def test_rotate_secrets_command_reports_counts_and_fails_on_undecryptable_rows(s
     out = capsys.readouterr().out
     assert "rotated: 1  unchanged: 1  failed: 1" in out
     assert "learner-b" in str(excinfo.value)
-    assert services.get_user_key("learner-a") == KEY
+    assert _plaintext("learner-a") == KEY
 
     services.delete_user_key("learner-b", actor="system")
     call_command("rotate_secrets")
@@ -147,7 +152,7 @@ def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, 
     settings.YOULAB_FERNET_KEYS = [_new_fernet_key()]
 
     with pytest.raises(SecretUndecryptable) as excinfo:
-        services.get_user_key("learner-1")
+        _plaintext("learner-1")
     assert "YOULAB_FERNET_KEYS" in excinfo.value.message
     assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
 
@@ -221,7 +226,7 @@ def test_api_refuses_callers_without_a_valid_key(request, client_name):
     for response in [client.get(URL), client.delete(URL), client.put(URL, {"key": OTHER_KEY}, format="json")]:
         assert response.status_code in (401, 403)
         assert KEY not in response.content.decode()
-    assert services.get_user_key("learner-1") == KEY
+    assert _plaintext("learner-1") == KEY
 
 
 @pytest.mark.django_db
@@ -243,7 +248,7 @@ def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent_client, body,
     assert_error(response, 400, code)
     if body.get("key"):
         assert body["key"].strip() not in response.content.decode()
-    assert services.get_user_key("learner-1") == KEY
+    assert _plaintext("learner-1") == KEY
 
 
 @pytest.mark.django_db
@@ -280,14 +285,17 @@ def _occurrences(needle):
         cursor.execute("SELECT COUNT(*) FROM dolt_log WHERE message LIKE %s", [f"%{needle}%"])
         if cursor.fetchone()[0]:
             found.append("dolt_log.message")
-        # Every committed version of the keys table (Dolt's own history of it) too.
+        # Every committed version of the keys tables (Dolt's own history of them) too.
         cursor.execute(
-            "SELECT COUNT(*) FROM dolt_history_user_api_keys WHERE ciphertext LIKE %s "
-            "OR fingerprint LIKE %s OR last4 LIKE %s",
-            [f"%{needle}%"] * 3,
+            "SELECT COUNT(*) FROM dolt_history_user_api_keys WHERE fingerprint LIKE %s OR last4 LIKE %s",
+            [f"%{needle}%"] * 2,
         )
         if cursor.fetchone()[0]:
             found.append("dolt_history_user_api_keys")
+        cursor.execute("SELECT COUNT(*) FROM dolt_history_user_api_key_secrets WHERE ciphertext LIKE %s",
+                       [f"%{needle}%"])
+        if cursor.fetchone()[0]:
+            found.append("dolt_history_user_api_key_secrets")
     return found
 
 
@@ -308,16 +316,17 @@ def test_the_plaintext_key_is_in_no_table_history_commit_message_or_log(
     assert services.rotate_all_keys().rotated == 1
 
     scanned = {table for table, _ in _tables_and_text_columns()}
-    assert {"user_api_keys", "module_chat_history", "block_history", "blocks", "django_admin_log"} <= scanned
+    assert {"user_api_keys", "user_api_key_secrets", "module_chat_history", "block_history", "blocks",
+            "django_admin_log", "owui_key_reads"} <= scanned
     ciphertext = _raw_ciphertexts()["learner-1"]
-    # The scan does find things: the ciphertext is in the table and in Dolt's history of it
-    # (old ciphertexts stay in Dolt commits; rotating and dropping the old Fernet key retires them).
-    assert _occurrences(ciphertext[:40]) == ["user_api_keys.ciphertext", "dolt_history_user_api_keys"]
+    # The scan does find things: the ciphertext is in its table, and only there (that table is
+    # outside Dolt's versioned history: tests/chats/test_key_erasure.py).
+    assert _occurrences(ciphertext[:40]) == ["user_api_key_secrets.ciphertext"]
     assert {"blocks.content", "block_history.content"} <= set(_occurrences(block.content))
     for secret in (KEY, OTHER_KEY):
         assert _occurrences(secret) == []
         assert secret not in caplog.text
-    assert services.get_user_key("learner-1") == KEY
+    assert _plaintext("learner-1") == KEY
     messages = [e.message for e in dolt.log(limit=10)]
     assert any(crypto.fingerprint(KEY) in m for m in messages)
 

@@ -89,7 +89,9 @@ def test_ids_are_validated(field, bad):
     values = {**TRIPLE, "chat_id": "chat-a", field: bad}
     with pytest.raises(InvalidInput) as excinfo:
         services.upsert_module_chat(**values, actor="system")
-    assert excinfo.value.details == {"field": field}
+    assert excinfo.value.details["field"] == field
+    if isinstance(bad, str) and any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in bad):
+        assert excinfo.value.details["code_point"] in {"U+0009", "U+0000", "U+0085"}
     assert ModuleChat.objects.count() == 0
 
 

@@ -79,11 +79,11 @@ def approve(threads: int) -> None:
 
 
 def setup_api() -> None:
-    from rest_framework_api_key.models import APIKey
+    from youlab import keys
 
     get_user_model().objects.create_user("rita", is_staff=True)
     block_services.create_block(owner_id="maya", label="student", content="# Student\nName: Maya\n")
-    say(APIKey.objects.create_key(name="tutor")[1])
+    say(keys.create_agent_key(name="tutor")[1])
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework_api_key.models import APIKey
 
-from tests.factories import make_block
+from tests.factories import make_agent_key, make_block
 from tests.youlab.test_api_support import api, assert_error, client_for_key
+from youlab.models import AgentKey
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tutor():
     make_block(owner_id="maya", label="student")
-    api_key, key = APIKey.objects.create_key(name="tutor")
+    api_key, key = make_agent_key(name="tutor")
     return api_key, client_for_key(key)
 
 
@@ -29,7 +29,7 @@ def test_a_verified_key_is_not_looked_up_again(tutor):
     assert client.get(api("users", "maya", "blocks", "student")).status_code == 200
     with CaptureQueriesContext(connection) as queries:
         assert client.get(api("users", "maya", "blocks", "student")).status_code == 200
-    assert not any("rest_framework_api_key" in q["sql"] for q in queries.captured_queries)
+    assert not any("agent_keys" in q["sql"] for q in queries.captured_queries)
 
 
 def test_revoking_in_this_process_takes_effect_at_once(tutor):
@@ -43,7 +43,7 @@ def test_a_revocation_made_elsewhere_takes_effect_within_the_ttl(tutor, settings
     settings.YOULAB_API_KEY_CACHE_SECONDS = 0.3
     api_key, client = tutor
     assert client.get(api("tools")).status_code == 200
-    APIKey.objects.filter(pk=api_key.pk).update(revoked=True)  # no signal: like another process
+    AgentKey.objects.filter(pk=api_key.pk).update(revoked=True)  # no signal: like another process
     time.sleep(0.4)
     assert_error(client.get(api("tools")), 401, "authentication_failed")
 
@@ -54,7 +54,7 @@ def test_expiry_is_checked_on_every_request_even_when_cached():
     from django.utils import timezone
 
     make_block(owner_id="maya", label="student")
-    _, key = APIKey.objects.create_key(name="lapsing", expiry_date=timezone.now() + timedelta(seconds=0.5))
+    _, key = make_agent_key(name="lapsing", expiry_date=timezone.now() + timedelta(seconds=0.5))
     client = client_for_key(key)
     assert client.get(api("tools")).status_code == 200  # verified and cached
     time.sleep(0.6)
@@ -67,4 +67,4 @@ def test_wrong_secrets_are_never_cached(tutor):
     for _ in range(2):
         with CaptureQueriesContext(connection) as queries:
             assert_error(wrong.get(api("tools")), 401, "authentication_failed")
-        assert any("rest_framework_api_key" in q["sql"] for q in queries.captured_queries)
+        assert any("agent_keys" in q["sql"] for q in queries.captured_queries)

@@ -17,7 +17,6 @@ from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework_api_key.models import APIKey
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -30,7 +29,7 @@ from schemathesis.checks import (
 
 from blocks.models import OwnerType
 from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_agent_key, make_block
 from youlab.wsgi import application
 
 MAX_EXAMPLES = 25
@@ -72,7 +71,7 @@ def credentials(in_test_transaction, staff_user, settings):
     block = make_block(owner_id="maya", label="student", content="# Student\nName: Maya\n")
     make_block(owner_id="college-essay", label="course", owner_type=OwnerType.SHARED, content="Week 1")
     diff = propose(block, "append", text="Likes chess")
-    _, key = APIKey.objects.create_key(name="fuzzer")
+    _, key = make_agent_key(name="fuzzer")
     client = Client()
     client.force_login(staff_user)
     csrf = _get_new_csrf_string()

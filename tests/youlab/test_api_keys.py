@@ -4,10 +4,10 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework_api_key.models import APIKey
 
 from tests.factories import make_block
 from tests.youlab.test_api_support import api, assert_error, client_for_key
+from youlab.models import AgentKey
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def test_create_prints_the_key_once_and_it_works():
     key = out.strip()
     assert "\n" not in key and "." in key  # only the key on stdout, for KEY=$(…)
     assert "cannot be shown again" in err and "tutor" in err
-    api_key = APIKey.objects.get(name="tutor")
+    api_key = AgentKey.objects.get(name="tutor")
     assert api_key.hashed_key != key and key not in api_key.hashed_key  # stored hashed
     assert key.startswith(api_key.prefix) and api_key.prefix in err
     response = client_for_key(key).get(api("users", "maya", "blocks"))
@@ -36,7 +36,7 @@ def test_duplicate_names_are_refused_unless_rotating():
     with pytest.raises(CommandError, match="already|exists"):
         run("tutor")
     out, _ = run("tutor", "--allow-duplicate")
-    assert APIKey.objects.filter(name="tutor", revoked=False).count() == 2
+    assert AgentKey.objects.filter(name="tutor", revoked=False).count() == 2
     assert out.strip()
 
 
@@ -44,7 +44,7 @@ def test_duplicate_names_are_refused_unless_rotating():
 def test_invalid_names_are_refused(name):
     with pytest.raises(CommandError):
         run(name)
-    assert APIKey.objects.count() == 0
+    assert AgentKey.objects.count() == 0
 
 
 def test_revoke_makes_the_key_useless():

@@ -4,10 +4,10 @@ from urllib.parse import quote
 
 import pytest
 from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
+from tests.factories import make_agent_key
 
 
 def api(*parts, query=None) -> str:
@@ -24,8 +24,8 @@ def client_for_key(key: str) -> APIClient:
 
 @pytest.fixture
 def agent_key(db):
-    """(APIKey, secret) of an agent service named `tutor`."""
-    return APIKey.objects.create_key(name="tutor")
+    """(AgentKey, secret) of an agent service named `tutor` (every scope)."""
+    return make_agent_key(name="tutor")
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def agent(agent_key) -> APIClient:
 
 @pytest.fixture
 def other_agent(db) -> APIClient:
-    return client_for_key(APIKey.objects.create_key(name="coach")[1])
+    return client_for_key(make_agent_key(name="coach")[1])
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def anon(db) -> APIClient:
 
 @pytest.fixture
 def revoked(db) -> APIClient:
-    api_key, key = APIKey.objects.create_key(name="retired")
+    api_key, key = make_agent_key(name="retired")
     api_key.revoked = True
     api_key.save()
     return client_for_key(key)

@@ -7,16 +7,18 @@ import time
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework import authentication, exceptions, permissions, throttling
-from rest_framework_api_key.models import APIKey
+from rest_framework import authentication, exceptions, throttling
 from rest_framework_api_key.permissions import KeyParser
+
+from youlab.keys import note_key_use
+from youlab.models import AgentKey
 
 # Verified keys are remembered in-process for a few seconds (YOULAB_API_KEY_CACHE_SECONDS): the
 # key lookup was a quarter of an API read's time (bench/api_reads.py). Only successful checks
 # are cached, by a hash of the whole key (never the key itself); a key saved or deleted in this
 # process (revocation, expiry change) is forgotten at once, one changed elsewhere (another
 # worker, `create_agent_key --revoke`) within the TTL. 0 turns the cache off.
-_verified: dict[bytes, tuple[float, APIKey]] = {}
+_verified: dict[bytes, tuple[float, AgentKey]] = {}
 _verified_lock = threading.Lock()
 _VERIFIED_MAX = 10_000
 
@@ -25,17 +27,17 @@ def _key_cache_ttl() -> float:
     return float(getattr(settings, "YOULAB_API_KEY_CACHE_SECONDS", 0))
 
 
-def verified_api_key(key: str) -> APIKey:
-    """The usable (not revoked) APIKey for `key`, or APIKey.DoesNotExist."""
+def verified_api_key(key: str) -> AgentKey:
+    """The usable (not revoked) AgentKey for `key`, or AgentKey.DoesNotExist."""
     ttl = _key_cache_ttl()
     if ttl <= 0:
-        return APIKey.objects.get_from_key(key)
+        return AgentKey.objects.get_from_key(key)
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
     now = time.monotonic()
     hit = _verified.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    api_key = APIKey.objects.get_from_key(key)
+    api_key = AgentKey.objects.get_from_key(key)
     with _verified_lock:
         if len(_verified) >= _VERIFIED_MAX:
             _verified.clear()
@@ -43,8 +45,8 @@ def verified_api_key(key: str) -> APIKey:
     return api_key
 
 
-@receiver(post_save, sender=APIKey)
-@receiver(post_delete, sender=APIKey)
+@receiver(post_save, sender=AgentKey)
+@receiver(post_delete, sender=AgentKey)
 def _forget_verified_keys(**kwargs):
     with _verified_lock:
         _verified.clear()
@@ -58,9 +60,12 @@ class Agent:
     is_staff = False
     is_superuser = False
 
-    def __init__(self, api_key: APIKey):
+    def __init__(self, api_key: AgentKey):
         self.api_key = api_key
         self.name = api_key.name
+
+    def has_scope(self, scope: str) -> bool:
+        return self.api_key.has_scope(scope)
 
     @property
     def actor(self) -> str:
@@ -74,7 +79,7 @@ class Agent:
 # refused before it reaches the database: a 100 KB header used to become a 100 KB `prefix = %s`
 # parameter, which Dolt rejects with an error (a 500).
 MAX_KEY_LENGTH = 128
-_PREFIX_LENGTH = APIKey._meta.get_field("prefix").max_length
+_PREFIX_LENGTH = AgentKey._meta.get_field("prefix").max_length
 
 
 def _plausible_key(key: str) -> bool:
@@ -95,12 +100,13 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         try:
             api_key = verified_api_key(key)
-        except APIKey.DoesNotExist:
+        except AgentKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         # get_from_key has checked the hash and `revoked`; expiry is only checked by the
         # manager's is_valid(), not the model's.
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
+        note_key_use(api_key)
         return Agent(api_key), api_key
 
     def authenticate_header(self, request):
@@ -109,31 +115,6 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
 
 def is_agent(request) -> bool:
     return isinstance(getattr(request, "user", None), Agent)
-
-
-class IsAgentOrStaff(permissions.BasePermission):
-    message = "an agent API key or a staff login is required"
-
-    def has_permission(self, request, view):
-        user = request.user
-        return is_agent(request) or bool(user and user.is_authenticated and user.is_staff)
-
-
-class IsAgent(permissions.BasePermission):
-    message = "this route is for agent API keys"
-
-    def has_permission(self, request, view):
-        return is_agent(request)
-
-
-class IsStaff(permissions.BasePermission):
-    """Staff-only routes (approve, reject, revert): agent keys are refused."""
-
-    message = "staff only: agent API keys may not do this"
-
-    def has_permission(self, request, view):
-        user = request.user
-        return not is_agent(request) and bool(user and user.is_authenticated and user.is_staff)
 
 
 def actor_for(request) -> str:

@@ -10,7 +10,9 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+# The module, not its function: rest_framework.views imports the permission classes
+# (youlab.api.permissions raises ApiError) while it is being imported itself.
+from rest_framework import views as drf_views
 
 from youlab.dolt import SerializationFailure
 from youlab.errors import ServiceError
@@ -99,7 +101,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or "permission denied")
 
-    response = drf_exception_handler(exc, context)
+    response = drf_views.exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django turn it into a 500 and log it
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")

@@ -3,9 +3,12 @@ error responses, and the path and header parameters."""
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+
+from .permissions import ANY_SCOPE, access_rule
 
 
 class AgentKeyScheme(OpenApiAuthenticationExtension):
@@ -21,6 +24,30 @@ class AgentKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return settings.SPECTACULAR_SETTINGS["APPEND_COMPONENTS"]["securitySchemes"]["ApiKeyAuth"]
+
+
+class YoulabAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus what each operation needs (youlab.api.permissions):
+    `x-scope` (the agent-key scope, or null for staff-only routes), `x-staff-permissions`, and
+    the same in words at the end of the description."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        rule = access_rule(self.view, method)
+        if operation is None or rule is None:
+            return operation
+        if rule.scope is None:
+            needs = "Staff only (agent keys get 403 `permission_denied`)"
+        elif rule.scope == ANY_SCOPE:
+            needs = "Any agent key"
+        else:
+            needs = f"Agent keys need the scope `{rule.scope}` (else 403 `scope_required`)"
+        if rule.permissions:
+            needs += "; staff need " + ", ".join(f"`{p}`" for p in rule.permissions)
+        operation["description"] = (operation.get("description", "") + f"\n\n**Access:** {needs}.").strip()
+        operation["x-scope"] = rule.scope  # "*": any agent key; null: staff only
+        operation["x-staff-permissions"] = list(rule.permissions)
+        return operation
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -46,7 +73,9 @@ _DESCRIPTIONS = {
     "`over_char_limit`, `reason_required`. Nothing was changed.",
     401: "No API key, or an invalid, revoked or expired one (`not_authenticated`, "
     "`authentication_failed`). The answer carries `WWW-Authenticate: Api-Key`.",
-    403: "Authenticated but not allowed (`permission_denied`), e.g. an agent key on a staff route.",
+    403: "Authenticated but not allowed: `scope_required` (the API key lacks the route's scope, "
+    "`details.scope`), `permission_denied` (an agent key on a staff route, or a staff account "
+    "without the Django permission, `details.permission`).",
     404: "`block_not_found`, `diff_not_found`, `version_not_found` or `not_found`.",
     409: "The request conflicts with the current state: `block_read_only`, `block_exists`, "
     "`diff_not_pending`, `conflict`, `idempotency_key_reused`, `version_conflict`.",

@@ -20,6 +20,8 @@ import copy
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.urls import resolve
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ComponentRegistry
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -31,6 +33,7 @@ from diffs.api.serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer,
 from diffs.models import Operation
 
 from . import openapi
+from .permissions import ANYONE_SIGNED_IN, scope_for
 from .views import ApiViewMixin
 
 TOOL_PREFIX = "memory_"
@@ -135,6 +138,13 @@ def tool_parameters(tool: Tool) -> dict:
     return parameters
 
 
+def tool_scope(tool: Tool) -> str | None:
+    """The agent-key scope of the route a tool call goes to, read from that route's own access
+    declaration (youlab.api.permissions), so the two cannot disagree."""
+    sample = tool.path.split("?")[0].replace("{user_id}", "learner").replace("{label}", "label")
+    return scope_for(resolve(sample).func.view_class, tool.method)
+
+
 @lru_cache(maxsize=1)
 def _definitions() -> tuple:
     return tuple(
@@ -142,7 +152,7 @@ def _definitions() -> tuple:
             "type": "function",
             "function": {
                 "name": tool.name,
-                "description": tool.description,
+                "description": f"{tool.description} (Needs the API key scope `{tool_scope(tool)}`.)",
                 "parameters": tool_parameters(tool),
             },
         }
@@ -168,12 +178,15 @@ class ToolSerializer(serializers.Serializer):
 class ToolList(ApiViewMixin, generics.GenericAPIView):
     serializer_class = ToolSerializer
     pagination_class = None
+    access = {"GET": ANYONE_SIGNED_IN}
 
     @extend_schema(
         summary="OpenAI function-calling definitions of the agent operations",
         description=(
             "Ready to pass as `tools` to an OpenAI-compatible chat API. Generated from the same "
-            "serializers the routes validate with. The runtime fills in the learner's id and maps "
+            "serializers the routes validate with. Each description ends with the API key scope "
+            "the call needs (`memory:read` to view and list, `memory:propose` to propose); a key "
+            "without it gets 403 `scope_required`. The runtime fills in the learner's id and maps "
             "`memory_view` → GET users/{user_id}/blocks/{label}/, `memory_<op>` → POST "
             "users/{user_id}/blocks/{label}/diffs/ with `operation=<op>` and the remaining "
             "arguments, `memory_list_proposals` → GET users/{user_id}/diffs/?mine=true."

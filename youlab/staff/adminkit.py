@@ -14,6 +14,7 @@ from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.http import HttpResponseNotAllowed
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
@@ -21,6 +22,17 @@ from blocks.models import OwnerType
 from diffs.edits import dominant_line_ending
 
 COUNT_CAP = 10_000
+
+
+class ReadOnlyHistoryFormMixin:
+    """For every SimpleHistoryAdmin: its per-version form saves the posted form into the live row
+    (no actor, no Dolt commit) and checks only the *view* permission. Writes go through the
+    services, so the form is shown but never accepts a POST, for any user."""
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:

@@ -16,7 +16,7 @@ from django.db.models import Count, Prefetch
 from django.db.models.functions import Length
 
 from blocks.models import Block, HistoricalBlock, OwnerType
-from chats.models import ModuleChat, UserApiKey
+from chats.models import ModuleChat, OwuiKeyRead, UserApiKey
 from diffs import edits, rendering
 from diffs.models import DiffStatus, Operation, PendingDiff
 
@@ -122,6 +122,11 @@ class ReviewPreview:
     def unchanged(self) -> bool:
         return self.left == self.right
 
+    @property
+    def coarse_lines(self) -> int:
+        """Changed lines marked as a whole, not word by word (diffs.rendering's work budget)."""
+        return sum(1 for row in self.rows if row.coarse)
+
 
 def review_preview(diff: PendingDiff) -> ReviewPreview:
     """Current vs proposed for a pending diff (rebased when the block moved on); for a decided
@@ -220,6 +225,8 @@ class LearnerOverview:
     recent_decisions: list
     module_chats: list
     api_key: UserApiKey | None
+    key_reads: list  # the newest plaintext reads of the OpenWebUI key, by agent key
+    key_read_count: int = 0
 
     @property
     def known(self) -> bool:
@@ -228,8 +235,12 @@ class LearnerOverview:
                     or self.module_chats or self.api_key)
 
 
+KEY_READS_SHOWN = 20
+
+
 def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
-    """Everything staff look at for one learner, in six queries; never the key's ciphertext."""
+    """Everything staff look at for one learner, in a fixed number of queries; never the key's
+    ciphertext."""
     blocks = list(
         Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id)
         .only("id", "owner_type", "owner_id", "label", "version", "read_only", "char_limit",
@@ -248,7 +259,9 @@ def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
         .only("id", "user_id", "fingerprint", "last4", "created_at", "updated_at")
         .first()
     )
-    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key)
+    reads = OwuiKeyRead.objects.filter(user_id=user_id)
+    key_reads = list(reads.order_by("-read_at", "-id")[:KEY_READS_SHOWN])
+    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key, key_reads, capped_count(reads)[0])
 
 
 @dataclass(frozen=True)

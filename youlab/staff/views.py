@@ -31,7 +31,10 @@ def _context(request, title, **extra):
 
 
 def home(request):
-    """The staff landing page is the review queue (pending diffs first)."""
+    """The staff landing page is the review queue (pending diffs first), for those who may see
+    it; the list of models they may see otherwise."""
+    if not request.user.has_perm("diffs.view_pendingdiff"):
+        return redirect("staff:apps")
     return redirect("admin:diffs_pendingdiff_changelist")
 
 

@@ -76,3 +76,39 @@ def assert_error(response, status, code):
     assert body["error"]["code"] == code, body
     assert body["error"]["message"]
     return body["error"]
+
+
+def api_routes():
+    """Every route under /api/v1/ with its access rules: [(route name, path template, {METHOD: Access})].
+
+    Read from the URLconf, so a route added later is covered by the tests that use this.
+    """
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found = []
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                view = getattr(pattern.callback, "view_class", None)
+                if view is not None and getattr(view, "access", None):
+                    found.append((pattern.name, "/" + prefix + str(pattern.pattern), dict(view.access)))
+
+    walk(get_resolver().url_patterns, "")
+    return [route for route in found if route[1].startswith("/api/v1/")]
+
+
+ROUTE_ARGUMENTS = {"user_id": "maya", "namespace": "course", "label": "student", "agent_id": "tutor",
+                   "module_id": "m1"}
+
+
+def route_path(template: str, **values) -> str:
+    """A concrete, URL-encoded path for a route template like `users/<str:user_id>/…`."""
+    import re
+
+    def fill(match):
+        return quote(str(values.get(match.group(1), ROUTE_ARGUMENTS.get(match.group(1)))), safe="")
+
+    return re.sub(r"<(?:\w+:)?(\w+)>", fill, template)

@@ -10,23 +10,14 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-# The module, not its function: rest_framework.views imports the permission classes
-# (youlab.api.permissions raises ApiError) while it is being imported itself.
-from rest_framework import views as drf_views
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from youlab.dolt import SerializationFailure
 from youlab.errors import ServiceError
 
+from .exceptions import ApiError
 
-class ApiError(exceptions.APIException):
-    """An error with a stable code, raised by views (services raise their own errors)."""
-
-    def __init__(self, code, message, status_code=status.HTTP_400_BAD_REQUEST, details=None):
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.message = message
-        self.details = details or {}
+__all__ = ["ApiError", "error_response", "exception_handler"]
 
 
 def error_response(code, message, status_code, details=None, headers=None):
@@ -101,7 +92,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or "permission denied")
 
-    response = drf_views.exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django turn it into a 500 and log it
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")

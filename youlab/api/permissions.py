@@ -21,7 +21,7 @@ from rest_framework import exceptions, permissions, status
 from youlab.models import Scope
 
 from .auth import is_agent
-from .errors import ApiError
+from .exceptions import ApiError
 
 ANY_SCOPE = "*"  # any valid agent key (e.g. the tool definitions)
 
@@ -35,7 +35,7 @@ class Access:
 
 
 def agents_and_staff(scope: str, *staff_permissions: str) -> Access:
-    return Access(scope=scope, permissions=staff_permissions)
+    return Access(scope=str(scope), permissions=staff_permissions)  # str(): the value, not the enum
 
 
 def staff_only(*staff_permissions: str) -> Access:

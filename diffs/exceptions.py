@@ -44,3 +44,12 @@ class TooManyOpenProposals(ServiceError):
 
     code = "too_many_open_proposals"
     status = 409
+
+
+class RepeatedRefusal(ServiceError):
+    """The refusal another request with the same Idempotency-Key and body met a moment ago."""
+
+    def __init__(self, refusal: dict):
+        super().__init__(refusal["message"], details=refusal.get("details") or {})
+        self.code = refusal["code"]
+        self.status = refusal["status"]

@@ -96,20 +96,23 @@ class PendingDiff(models.Model):
 
 
 class ProposalClaim(models.Model):
-    """An Idempotency-Key being acted on right now (diffs.services.propose_diff).
+    """An Idempotency-Key being acted on right now, or just refused (diffs.services.propose_diff).
 
     Dolt has no row locks and merges concurrent transactions at COMMIT, so "look the key up, then
     insert the diff" lets two requests with the same key both miss the other one. The first
     request instead claims the key: one row per (agent key, Idempotency-Key), inserted in its own
     short transaction, with a random token so that two concurrent claims are different rows under
     one primary key (Dolt lets identical concurrent inserts both commit; different ones conflict).
-    The loser waits for the winner and answers what the winner stored; the winner deletes the row
-    when it is done, whatever the outcome.
+    The others wait. A stored diff answers them (the replay); a refusal is kept here for a few
+    seconds (`refusal`) so that requests already waiting get that same refusal; then the row goes.
     """
 
     id = models.CharField(primary_key=True, max_length=64, help_text="SHA-256 of agent key name and key.")
     token = models.UUIDField()
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
     claimed_at = models.DateTimeField(default=timezone.now)
+    refusal = JSONField(null=True, blank=True, help_text="status, code, message, details of a refusal")
+    refused_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "proposal_claims"

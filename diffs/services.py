@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
@@ -22,6 +23,7 @@ from blocks import services as block_services
 from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
 from blocks.models import Block, OwnerType
 from youlab import dolt
+from youlab.errors import ServiceError
 from youlab.validators import identifier_problem
 
 from . import edits
@@ -31,6 +33,7 @@ from .exceptions import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     ReasonRequired,
+    RepeatedRefusal,
     TooManyOpenProposals,
     VersionMismatch,
 )
@@ -196,28 +199,30 @@ def _idempotent_replay(agent_key_name, idempotency_key, fingerprint) -> PendingD
 # --- Idempotency-Key claims -------------------------------------------------------------------
 #
 # Two requests with one key may arrive together (a client's retry racing its first attempt).
-# Each first looks for a stored diff; then claims the key. The winner re-checks, proposes, and
-# releases the claim whatever happens (a refused request stores nothing and frees its key). The
-# loser polls (fresh snapshots: autocommit) until the winner's diff is visible, which it then
-# replays, or the claim is gone, when it tries again itself: so whatever the interleaving, the
-# second request answers what the first stored, or meets the same refusal.
+# Each first looks for a stored diff, then claims the key. The winner re-checks and proposes. A
+# stored diff answers everyone after it (the replay); a refusal stays on the claim for
+# REFUSAL_MEMO_SECONDS, so requests that were waiting meet the same refusal, after which the key is
+# free again (a refused request stores nothing). The losers poll with fresh snapshots (autocommit)
+# until one of those happens. So whatever the interleaving, requests with one key and one body
+# in flight together answer alike.
 
 CLAIM_WAIT_SECONDS = 15.0  # how long a request waits for another one holding its key
 CLAIM_STALE_SECONDS = 60.0  # a claim this old belongs to a process that died: take it over
+REFUSAL_MEMO_SECONDS = 2.0  # waiters poll every 0.2 s at most, so they all see it in time
 
 
 def _claim_id(agent_key_name: str, idempotency_key: str) -> str:
     return hashlib.sha256(f"{agent_key_name}\0{idempotency_key}".encode()).hexdigest()
 
 
-def _try_claim(claim_id: str) -> uuid.UUID | None:
+def _try_claim(claim_id: str, fingerprint: str) -> uuid.UUID | None:
     """Our token when we now hold the claim; None when another request does."""
     token = uuid.uuid4()
     try:
         # Its own short transaction (a savepoint inside a caller's): committed before we read
         # anything else, so a concurrent claimer meets it at its INSERT or at its COMMIT.
         with transaction.atomic():
-            ProposalClaim.objects.create(id=claim_id, token=token)
+            ProposalClaim.objects.create(id=claim_id, token=token, fingerprint=fingerprint)
     except IntegrityError:
         return None  # the other claim was committed before our INSERT
     except OperationalError as exc:
@@ -227,11 +232,29 @@ def _try_claim(claim_id: str) -> uuid.UUID | None:
     return token
 
 
-def _release_claim(claim_id: str, token: uuid.UUID) -> None:
+def _quietly(write) -> None:
+    """A claim bookkeeping write; if it fails, the row goes stale and is taken over later."""
     try:
-        dolt.retry_on_conflict(ProposalClaim.objects.filter(id=claim_id, token=token).delete)
+        dolt.retry_on_conflict(write)
     except (OperationalError, dolt.SerializationFailure):
-        pass  # left behind, it goes stale after CLAIM_STALE_SECONDS
+        pass
+
+
+def _release_claim(claim_id: str, token: uuid.UUID) -> None:
+    _quietly(ProposalClaim.objects.filter(id=claim_id, token=token).delete)
+
+
+def _memo_refusal(claim_id: str, token: uuid.UUID, exc) -> None:
+    now = timezone.now()
+    refusal = {"status": exc.status, "code": exc.code, "message": exc.message, "details": exc.details}
+    _quietly(lambda: ProposalClaim.objects.filter(id=claim_id, token=token).update(refusal=refusal, refused_at=now))
+    # Memos nobody needs any more (keys never retried).
+    expired = now - timedelta(seconds=max(CLAIM_STALE_SECONDS, REFUSAL_MEMO_SECONDS))
+    _quietly(ProposalClaim.objects.filter(refused_at__lt=expired).delete)
+
+
+def _is_refusal(exc) -> bool:
+    return isinstance(exc, (ServiceError, edits.EditError)) and exc.status < 500
 
 
 def _with_idempotency_claim(agent_key_name, idempotency_key, fingerprint, store):
@@ -242,29 +265,42 @@ def _with_idempotency_claim(agent_key_name, idempotency_key, fingerprint, store)
         replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
         if replay is not None:
             return replay, False
-        token = _try_claim(claim_id)
+        token = _try_claim(claim_id, fingerprint)
         if token is not None:
             break
-        claim = ProposalClaim.objects.filter(id=claim_id).first()
-        if claim is not None and (timezone.now() - claim.claimed_at).total_seconds() > CLAIM_STALE_SECONDS:
-            ProposalClaim.objects.filter(id=claim_id, token=claim.token).delete()
-            continue
         if time.monotonic() > deadline:
             raise IdempotencyKeyInUse(
                 "another request with this Idempotency-Key is still being processed; "
                 "retry the same request shortly",
                 details={"retry_after_seconds": 1},
             )
+        claim = ProposalClaim.objects.filter(id=claim_id).first()
+        if claim is None:
+            continue  # released between our INSERT and this read: claim again
+        now = timezone.now()
+        if claim.refused_at is not None:
+            fresh = (now - claim.refused_at).total_seconds() <= REFUSAL_MEMO_SECONDS
+            if fresh and claim.fingerprint == fingerprint:
+                raise RepeatedRefusal(claim.refusal)
+            _quietly(ProposalClaim.objects.filter(id=claim_id, token=claim.token).delete)  # not ours to repeat
+            continue
+        if (now - claim.claimed_at).total_seconds() > CLAIM_STALE_SECONDS:
+            _quietly(ProposalClaim.objects.filter(id=claim_id, token=claim.token).delete)
+            continue
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
     try:
         # A request that finished between our first look and our claim stored its diff.
         replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
-        if replay is not None:
-            return replay, False
-        return store()
-    finally:
-        _release_claim(claim_id, token)
+        result = (replay, False) if replay is not None else store()
+    except Exception as exc:
+        if _is_refusal(exc) and not isinstance(exc, IdempotencyKeyReused):
+            _memo_refusal(claim_id, token, exc)
+        else:
+            _release_claim(claim_id, token)
+        raise
+    _release_claim(claim_id, token)
+    return result
 
 
 # --- decide -------------------------------------------------------------------------------------

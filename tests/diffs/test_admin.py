@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from blocks.models import Block, HistoricalBlock
 from diffs import services
+from diffs.rendering import MAX_ROWS
 from diffs.models import DiffStatus, PendingDiff
 from tests.diffs.factories import propose
 from tests.factories import make_block
@@ -253,6 +254,36 @@ def test_review_posts_need_the_csrf_token(staff_user, block):
     diff = propose(block, "append", text="Likes chess")
     assert client.post(review_url(diff), {"_action": "approve"}).status_code == 403
     assert refreshed(diff).status == DiffStatus.PENDING
+
+
+def _punctuation(size: int, width: int, seed: int) -> str:
+    import random
+
+    rng = random.Random(seed)
+    marks = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    line_count = size // (width + 1)
+    return "".join("".join(rng.choice(marks) for _ in range(width)) + "\n" for _ in range(line_count))
+
+
+def test_a_1_mb_all_punctuation_rethink_renders_with_whole_span_marks_past_the_page_budget(client):
+    """Every line pair of two 1 MB punctuation texts is worth word-diffing on its own (under the
+    per-line budget); together they took 5.7 s. The page budget word-diffs the first pairs and
+    marks the rest whole (diffs.rendering.MAX_PAGE_WORK)."""
+    old, new = _punctuation(1_000_000, 400, 1), _punctuation(1_000_000, 400, 2)
+    block = make_block(owner_id="maya", label="scratch", content=old)
+    diff = propose(block, "rethink", content=new)
+    response = client.get(review_url(diff))
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    replaced = [row for row in preview.rows if row.kind == "replace"]
+    assert len(replaced) == MAX_ROWS  # of 2,493: the page stops there and says so
+    assert preview.rows[-1].kind == "truncated" and preview.rows[-1].skipped == 2493 - MAX_ROWS
+    assert 0 < preview.coarse_lines < len(replaced)  # word marks first, then whole spans
+    assert not replaced[0].coarse and replaced[-1].coarse
+    assert replaced[-1].right_html.count("<ins>") == 1  # one mark over the changed span
+    page = response.content.decode()
+    assert f"{preview.coarse_lines} changed lines are too long to compare word by word" in page
+    assert f"{2493 - MAX_ROWS} more rows not shown (from line {MAX_ROWS + 1} / {MAX_ROWS + 1})" in page
 
 
 def test_review_page_query_count_does_not_grow_with_history(client, block, staff_user, django_assert_max_num_queries):

@@ -229,3 +229,41 @@ def test_html_is_not_escaped_again_by_django_templates():
     left, right = word_diff("a <b>", "c <b>")
     assert conditional_escape(left) == "<del>a</del> &lt;b&gt;"
     assert conditional_escape(str(left)) != left
+
+
+def test_the_page_budget_marks_later_pairs_whole_once_spent():
+    import random
+
+    from diffs.rendering import MAX_INTRALINE_WORK, WorkBudget
+
+    rng = random.Random(3)
+    line = lambda: "".join(rng.choice(".,;:!?-") for _ in range(300))  # noqa: E731
+    old = "".join(line() + "\n" for _ in range(40))
+    new = "".join(line() + "\n" for _ in range(40))
+    per_pair = 300 * 300
+    assert per_pair < MAX_INTRALINE_WORK  # each pair alone would be word-diffed
+    rows = side_by_side(old, new, budget=WorkBudget(per_pair * 10))
+    coarse = [row.coarse for row in rows]
+    assert coarse[:5] == [False] * 5 and coarse[-5:] == [True] * 5
+    assert coarse == sorted(coarse)  # once spent, every later pair is marked whole
+    assert all(row.right_html.count("<ins>") == 1 for row in rows if row.coarse)
+    # Unlimited, the same texts are word-diffed throughout.
+    assert not any(row.coarse for row in side_by_side(old, new, budget=WorkBudget(10**12)))
+
+
+def test_pairs_that_cost_nothing_never_spend_the_budget():
+    from diffs.rendering import WorkBudget
+
+    budget = WorkBudget(5)
+    rows = side_by_side("a\nb\n", "a!\nb?\n", budget=budget)
+    assert [row.coarse for row in rows] == [False, False]
+
+
+def test_truncate_keeps_the_first_rows_and_counts_the_rest():
+    from diffs.rendering import TRUNCATED, truncate
+
+    rows = side_by_side("".join(f"{n}\n" for n in range(10)), "".join(f"{n}!\n" for n in range(10)))
+    assert truncate(rows, limit=10) == rows
+    cut = truncate(rows, limit=4)
+    assert cut[:4] == rows[:4] and len(cut) == 5
+    assert (cut[-1].kind, cut[-1].left_no, cut[-1].right_no, cut[-1].skipped) == (TRUNCATED, 5, 5, 6)

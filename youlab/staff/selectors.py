@@ -89,8 +89,9 @@ def history_choices(block_id, limit: int = 500) -> list[tuple[int, object, str]]
 
 
 def side_by_side(old: str, new: str, context: int = 3) -> list[rendering.Row]:
-    """The rendered rows for the admin: changed words marked, long unchanged runs folded."""
-    return rendering.collapse(rendering.side_by_side(old, new), context=context)
+    """The rendered rows for the admin: changed words marked, long unchanged runs folded, at
+    most rendering.MAX_ROWS of them."""
+    return rendering.truncate(rendering.collapse(rendering.side_by_side(old, new), context=context))
 
 
 @dataclass

@@ -528,3 +528,38 @@ def test_agent_routes_need_a_valid_key(anon, revoked, block, method, route):
     assert response["WWW-Authenticate"] == "Api-Key"
     assert_error(getattr(revoked, method)(api(*route)), 401, "authentication_failed")
     assert snapshot() == before
+
+
+# --- bounded work -------------------------------------------------------------------------------
+
+
+def test_list_rows_leave_out_the_texts_the_diff_itself_has_them(agent, block):
+    big = "x" * 150
+    created = post(agent, diffs_url(), {"operation": "rethink", "content": big}).json()
+    for url in (api("users", "maya", "diffs"), diffs_url(), api("users", "maya", "diffs", query="mine=true")):
+        row = agent.get(url).json()["results"][0]
+        assert row["id"] == created["id"] and row["operation"] == "rethink" and row["status"] == "pending"
+        assert not {"arguments", "proposed_content", "preview"} & set(row), url
+        assert big not in json.dumps(row)
+    full = agent.get(api("diffs", created["id"])).json()
+    assert full["proposed_content"] == big and full["arguments"] == {"content": big} and full["preview"]
+
+
+def test_open_proposals_per_key_and_block_are_capped(agent, other_agent, staff, block, settings):
+    settings.YOULAB_MAX_OPEN_PROPOSALS = 3
+    ids = [post(agent, diffs_url(), {"operation": "append", "text": f"fact {n}"}).json()["id"] for n in range(3)]
+    before = snapshot()
+    error = assert_error(post(agent, diffs_url(), {"operation": "append", "text": "one more"}), 409,
+                         "too_many_open_proposals")
+    assert error["details"] == {"open": 3, "limit": 3}
+    assert "tutor" in error["message"] and "student" in error["message"]
+    assert snapshot() == before
+    # Per key and per block: another agent, or another block, is not held back.
+    assert post(other_agent, diffs_url(), {"operation": "append", "text": "coach's"}).status_code == 201
+    make_block(owner_id="maya", label="goals", content="essay")
+    assert post(agent, diffs_url("goals"), {"operation": "append", "text": "x"}).status_code == 201
+    # A decision frees a place.
+    assert staff.post(api("diffs", ids[0], "reject"), {"reason": "no"}, format="json").status_code == 200
+    assert post(agent, diffs_url(), {"operation": "append", "text": "one more"}).status_code == 201
+    settings.YOULAB_MAX_OPEN_PROPOSALS = 0  # no cap
+    assert post(agent, diffs_url(), {"operation": "append", "text": "and more"}).status_code == 201

@@ -309,6 +309,12 @@ PROPOSE_EXAMPLES = [
                           "this Idempotency-Key was already used with a different request",
                           {"diff_id": "5c0e8d1a-0000-4000-8000-000000000001"}),
     openapi.error_example("Read-only", 409, "block_read_only", "block 'course' is read-only"),
+    openapi.error_example("Too many open proposals", 409, "too_many_open_proposals",
+                          "tutor already has 20 pending proposals for 'student'; wait for a reviewer to "
+                          "decide some (poll the diffs) before proposing more", {"open": 20, "limit": 20}),
+    openapi.error_example("Scope", 403, "scope_required",
+                          "this API key lacks the scope 'memory:propose' (propose changes to blocks)",
+                          {"scope": "memory:propose"}),
 ]
 
 
@@ -326,7 +332,9 @@ def _propose_schema(owner):
             "new_content, new_memory, insert_text, content for append) are accepted.\n\n"
             "`If-Match: \"<version>\"` makes the proposal conditional (412 when stale). "
             "`Idempotency-Key` makes retries safe: the same key and body replay the first answer "
-            "with `Idempotent-Replayed: true`; another body with that key is 409."
+            "with `Idempotent-Replayed: true` (also when both are in flight at once); another body "
+            "with that key is 409. At most YOULAB_MAX_OPEN_PROPOSALS (default 20) pending proposals "
+            "per API key and block: 409 `too_many_open_proposals`."
         ),
         tags=["proposals"],
         parameters=[openapi.owner_parameter(owner), openapi.LABEL, openapi.IF_MATCH,

@@ -78,7 +78,8 @@ _DESCRIPTIONS = {
     "without the Django permission, `details.permission`).",
     404: "`block_not_found`, `diff_not_found`, `version_not_found` or `not_found`.",
     409: "The request conflicts with the current state: `block_read_only`, `block_exists`, "
-    "`diff_not_pending`, `conflict`, `idempotency_key_reused`, `version_conflict`.",
+    "`diff_not_pending`, `conflict`, `idempotency_key_reused`, `idempotency_key_in_use`, "
+    "`too_many_open_proposals`, `version_conflict`.",
     412: "`version_mismatch`: If-Match named a version the block is no longer at.",
     413: "`request_too_large`: the body is larger than the server accepts.",
     415: "`unsupported_media_type`: send `Content-Type: application/json`.",

@@ -235,7 +235,7 @@ def test_the_tool_definitions_say_which_scope_each_needs(world):
 
 def test_keys_made_before_scopes_keep_every_scope():
     """What migration youlab 0002 does, on rows djangorestframework-api-key made (the upgrade
-    itself runs in tests/hardening/test_upgrade.py)."""
+    itself runs in tests/chats/test_upgrade.py)."""
     from importlib import import_module
 
     from django.apps import apps as live_apps

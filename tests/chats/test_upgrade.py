@@ -5,16 +5,14 @@ on), and the migrations run backwards too."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator, concatenate
 
 from chats import crypto, services
-from tests.conftest import raw_connect
+from tests.chats.conftest import use_database as database
 from tests.youlab.test_api_support import api, client_for_key
 from youlab import dolt
 from youlab.models import ALL_SCOPES, AgentKey
@@ -24,38 +22,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 OWUI_KEY = "sk-made-before-0123456789abcdefOLD1"
 
 
-@contextlib.contextmanager
-def database(name: str):
-    conn = connections["default"]
-    original = conn.settings_dict["NAME"]
-    conn.close()
-    conn.settings_dict["NAME"] = name
-    try:
-        yield
-    finally:
-        conn.close()
-        conn.settings_dict["NAME"] = original
-
-
 @pytest.fixture
-def old_database():
-    name = f"{connection.settings_dict['NAME']}_upgrade"
-    admin = raw_connect(database="")
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci")
-        with database(name):
-            call_command("migrate", verbosity=0)
-            # Back to the schema before this work: no agent_keys, ciphertexts in user_api_keys.
-            call_command("migrate", "youlab", "zero", verbosity=0)
-            call_command("migrate", "chats", "0003", verbosity=0)
-            call_command("migrate", "diffs", "0004", verbosity=0)
-        yield name
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
+def old_database(fresh_database):
+    """A migrated database taken back to the schema before this work: no agent_keys, the
+    ciphertexts in user_api_keys."""
+    with database(fresh_database):
+        call_command("migrate", "youlab", "zero", verbosity=0)
+        call_command("migrate", "chats", "0003", verbosity=0)
+        call_command("migrate", "diffs", "0004", verbosity=0)
+    return fresh_database
 
 
 def test_keys_and_secrets_made_before_survive_the_upgrade(old_database):

@@ -39,8 +39,8 @@ def validate_label(label: str) -> str:
 
 def validate_owner_id(owner_id: str) -> str:
     """A learner id or shared namespace (surrounding spaces are tolerated: they predate the rule)."""
-    problem = identifier_problem(owner_id, "owner_id", max_length=MAX_OWNER_LENGTH, trimmed=False,
-                                 dot_names=True)
+    problem = identifier_problem(owner_id, "owner id", field="owner_id", max_length=MAX_OWNER_LENGTH,
+                                 trimmed=False, dot_names=True)
     if problem is not None:
         raise InvalidBlockInput(problem.message, details=problem.details)
     return owner_id

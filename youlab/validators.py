@@ -46,21 +46,22 @@ def describe_code_point(char: str) -> dict:
     }
 
 
-def identifier_problem(value, name: str, *, max_length: int = MAX_IDENTIFIER_LENGTH,
-                       allow_empty: bool = False, trimmed: bool = True,
-                       dot_names: bool = False) -> IdentifierProblem | None:
-    """What is wrong with `value` as the identifier `name`, or None when it is acceptable.
+def identifier_problem(value, name: str, *, field: str | None = None,
+                       max_length: int = MAX_IDENTIFIER_LENGTH, allow_empty: bool = False,
+                       trimmed: bool = True, dot_names: bool = False) -> IdentifierProblem | None:
+    """What is wrong with `value` as the identifier `name` (in words; `field` in details, the
+    name by default), or None when it is acceptable.
 
     `trimmed`: surrounding spaces are refused (owner ids predate this rule and keep them);
     `dot_names`: "." and ".." are acceptable (labels refuse them: they name files in v1).
     """
-    details = {"field": name}
+    details = {"field": field or name}
     if not isinstance(value, str):
         return IdentifierProblem(f"{name} must be a string", details)
     if not value:
         return None if allow_empty else IdentifierProblem(f"{name} must be a non-empty string", details)
     if len(value) > max_length:
-        return IdentifierProblem(f"{name} is longer than {max_length} characters", details)
+        return IdentifierProblem(f"{name} is too long: more than {max_length} characters", details)
     char = forbidden_character(value)
     if char is not None:
         found = describe_code_point(char)

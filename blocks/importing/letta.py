@@ -441,6 +441,8 @@ class _Fields:
         except ValueError as exc:
             self.problems.append(f"{self._name(keys)} is not valid JSON ({exc}); kept raw")
             return {}, value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if parsed is None:
+            return {}, None  # JSON null says what SQL NULL says: no metadata
         if not isinstance(parsed, dict):
             self.problems.append(
                 f"{self._name(keys)} is a JSON {type(parsed).__name__}, not an object; kept raw")
@@ -467,6 +469,8 @@ _BLOCK_EXTRA_FIELDS = {
     "deployment_id": ("deployment_id",),
     "preserve_on_migration": ("preserve_on_migration",),
 }
+# ... of which booleans: 0/1 in SQLite, false/true in Postgres and JSON; kept as booleans.
+_BLOCK_EXTRA_BOOLEANS = {"preserve_on_migration"}
 
 
 def _block_from_row(row: Mapping[str, Any], *, block_id: str | None = None,
@@ -481,8 +485,14 @@ def _block_from_row(row: Mapping[str, Any], *, block_id: str | None = None,
     extra = {}
     for name, keys in _BLOCK_EXTRA_FIELDS.items():
         value = f.get(*keys)
-        if value is not None and value is not False:
-            extra[name] = value if isinstance(value, (str, int, bool, float)) else str(value)
+        if value is None:
+            continue
+        if name in _BLOCK_EXTRA_BOOLEANS:
+            try:
+                value = _bool(value, name)
+            except _RowError as exc:
+                f.problems.append(f"{exc}; kept as is")
+        extra[name] = value if isinstance(value, (str, int, bool, float)) else str(value)
     if raw_metadata is not None:
         extra["raw_metadata"] = raw_metadata
     block = LettaBlock(

@@ -867,6 +867,34 @@ def test_sqlite_malformed_rows_are_reported(tmp_path):
     assert sum(1 for s in skipped if s.key == "block b-meta") == 3  # limit, metadata, created_at
 
 
+def test_null_and_boolean_facts_read_alike_whatever_the_storage(tmp_path):
+    """SQL NULL and JSON null are both "no metadata"; 0/1 and false/true are booleans (issue 19)."""
+    path = make_sqlite(tmp_path / "nulls.sqlite3", [
+        "CREATE TABLE block (id, label, value, metadata_, preserve_on_migration)",
+        "CREATE TABLE agents (id, name, metadata_)",
+        "CREATE TABLE blocks_agents (agent_id, block_id)",
+    ], {
+        "block": [("b-sql-null", "human", "h", None, 0), ("b-json-null", "notes", "n", "null", 1),
+                  ("b-no-flag", "journey", "j", "{}", None)],
+        "agents": [("a-1", "youlab_u_1_tutor", "null")],
+        "blocks_agents": [("a-1", "b-sql-null"), ("a-1", "b-json-null"), ("a-1", "b-no-flag")],
+    })
+    _, blocks, skipped = split(list(letta.read_sqlite(path)))
+    keyed = by_owner(blocks)
+    human, notes, journey = (keyed[(OWNER_USER, "u_1", label)]
+                             for label in ("human", "notes", "journey"))
+    assert own_metadata(human) == own_metadata(notes) == own_metadata(journey) == {}
+    assert "raw_metadata" not in notes.metadata["letta"]
+    assert [s for s in skipped if s.kind == "note"] == []  # JSON null is not "not an object"
+    assert human.metadata["letta"]["preserve_on_migration"] is False
+    assert notes.metadata["letta"]["preserve_on_migration"] is True
+    assert "preserve_on_migration" not in journey.metadata["letta"]  # not stated: not invented
+    # An Agent File (JSON) states the same facts as false/true and null.
+    spec = {"label": "human", "value": "h", "metadata": None, "preserve_on_migration": False}
+    assert letta._block_from_row(spec, block_id="x").extra == {"preserve_on_migration": False}
+    assert letta._block_from_row(spec, block_id="x").metadata == {}
+
+
 def test_sqlite_unknown_schema_raises(tmp_path):
     path = make_sqlite(tmp_path / "other.sqlite3", ["CREATE TABLE foo (x)"], {})
     with pytest.raises(ImportSourceError, match="no table 'block'"):

@@ -245,13 +245,19 @@ class TableChange:
 
 
 def uncommitted_changes(using="default") -> list[TableChange]:
-    """What the connection's branch holds that its last commit does not (working set vs HEAD)."""
+    """What the connection's branch holds that its last commit does not (working set vs HEAD).
+
+    A schema change is a change of the table's definition (dolt_schema_diff): dolt_diff_summary
+    also flags one for every INSERT that moves an AUTO_INCREMENT counter.
+    """
+    table = "COALESCE(NULLIF(to_table_name, ''), from_table_name)"
     with _cursor(using) as cursor:
-        cursor.execute(
-            "SELECT COALESCE(NULLIF(to_table_name, ''), from_table_name), data_change, "
-            "schema_change FROM dolt_diff_summary('HEAD', 'WORKING') ORDER BY 1"
-        )
-        return [TableChange(r[0], bool(r[1]), bool(r[2])) for r in cursor.fetchall()]
+        cursor.execute(f"SELECT {table}, data_change FROM dolt_diff_summary('HEAD', 'WORKING')")
+        data = {name: bool(changed) for name, changed in cursor.fetchall()}
+        cursor.execute(f"SELECT {table} FROM dolt_schema_diff('HEAD', 'WORKING')")
+        schema = {name for (name,) in cursor.fetchall()}
+    return [TableChange(name, data.get(name, False), name in schema)
+            for name in sorted(data.keys() | schema)]
 
 
 # --- the schema: migrations are Dolt commits ---------------------------------------------------

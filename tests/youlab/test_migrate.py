@@ -1,8 +1,9 @@
 """Schema history is Dolt history (issue 19): `migrate` on an empty data directory, and after it.
 
 These run `manage.py` as an operator does, in child processes, against a private dolt
-sql-server started by scripts/dolt.sh on an empty data directory (`own_dolt`), never the shared
-server. Its database `youlab` is bootstrapped exactly as `make run` does it.
+sql-server started by scripts/dolt.sh on an empty data directory (`own_dolt`, the hardening
+tests' server, reused), never the shared server. scripts/dolt.sh bootstrapped its one database,
+DATABASE, exactly as `make run` bootstraps `youlab`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.hardening.conftest import ROOT, own_dolt  # noqa: F401 (own_dolt: the fixture)
+
+DATABASE = "hardening"  # the name the own_dolt server bootstraps (scripts/dolt.sh start)
 
 SQLITE = ROOT / "tests" / "fixtures" / "letta" / "letta-0.11.7.sqlite3"
 LETTA_BLOCKS = 33  # the 0.11.7 fixture: 6 learners x 5 labels, 2 shared blocks, 1 soft-deleted
@@ -43,7 +46,7 @@ def log(own_dolt, database: str) -> list[tuple]:
 @pytest.fixture(scope="module")
 def migrated(own_dolt):
     """The empty data directory's database after one `manage.py migrate` (as `make run`)."""
-    database = own_dolt.database
+    database = DATABASE
     assert status(own_dolt, database) == [] and own_dolt.query(database, "SHOW TABLES") == []
     out = manage(own_dolt, database, "migrate", "--noinput").stdout
     return database, out

@@ -26,9 +26,11 @@ DJANGOS_OWN_MIGRATE = (
 )
 
 
-def manage(own_dolt, database: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def manage(own_dolt, database: str, *args: str, check: bool = True,
+           **env: str) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300, env=own_dolt.env(database, DJANGO_DEBUG="1"))
+                            text=True, timeout=300,
+                            env=own_dolt.env(database, DJANGO_DEBUG="1", **env))
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -77,6 +79,16 @@ def test_migrate_again_changes_nothing_and_commits_nothing(own_dolt, migrated):
     out = manage(own_dolt, database, "migrate", "--noinput").stdout
     assert "No migrations to apply." in out and "Dolt commit" not in out
     assert log(own_dolt, database) == before and status(own_dolt, database) == []
+
+
+def test_make_run_superuser_leaves_the_working_set_clean_too(own_dolt, migrated):
+    database, _ = migrated
+    manage(own_dolt, database, "ensure_superuser", DJANGO_SUPERUSER_USERNAME="admin",
+           DJANGO_SUPERUSER_PASSWORD="a-dev-password")  # what `make run SUPERUSER=1` runs
+    assert own_dolt.query(database, "SELECT username, is_superuser FROM auth_user") == [
+        ("admin", 1)]
+    assert status(own_dolt, database) == []
+    assert log(own_dolt, database)[0][3] == "Create development superuser admin"
 
 
 def test_branch_import_then_merge_on_a_freshly_migrated_database(own_dolt, migrated):

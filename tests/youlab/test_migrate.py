@@ -157,3 +157,26 @@ def test_a_database_migrated_without_commits_is_committed_by_the_next_migrate(ow
     assert (author, email) == ("Olga Operator", "olga@example.org")
     assert message.startswith(f"Migrate: {recorded} applied\n\napplied ")
     assert status(own_dolt, database) == []
+
+
+def test_branch_import_on_a_database_migrated_without_commits(own_dolt):
+    """The crash issue 19 found: the branch started with no tables. Now main's schema is committed
+    first (as `migrate` would) and the branch starts from that commit."""
+    database = "migrated_by_django"
+    with own_dolt.connect() as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 "
+                       "COLLATE utf8mb4_0900_ai_ci")
+    subprocess.run([sys.executable, "-c", DJANGOS_OWN_MIGRATE], cwd=ROOT, check=True,
+                   env=own_dolt.env(database), timeout=300)
+
+    result = manage(own_dolt, database, "import_letta", "--sqlite", str(SQLITE), "--branch", "x",
+                    "--merge")
+
+    assert "Note: main's schema was not in a Dolt commit" in result.stdout
+    assert "Merged x into main" in result.stdout and "Traceback" not in result.stderr
+    messages = [row[3].split("\n", 1)[0] for row in log(own_dolt, database)[:4]]
+    assert messages[0].startswith("Merge x: import letta:sqlite")
+    assert messages[1].startswith("Import letta:sqlite")  # on the branch
+    assert messages[2].startswith("Migrate: ")
+    assert own_dolt.query(database, "SELECT COUNT(*) FROM blocks") == [(LETTA_BLOCKS,)]
+    assert status(own_dolt, database) == []

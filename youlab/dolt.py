@@ -276,6 +276,87 @@ def is_ignored(name: str, using="default") -> bool:
         return cursor.fetchone()[0] == 0
 
 
+@dataclass(frozen=True)
+class TableChange:
+    """A table whose working set differs from the branch's last commit."""
+
+    table: str
+    data_change: bool
+    schema_change: bool
+
+
+def uncommitted_changes(using="default") -> list[TableChange]:
+    """What the connection's branch holds that its last commit does not (working set vs HEAD).
+
+    A schema change is a change of the table's definition (dolt_schema_diff): dolt_diff_summary
+    also flags one for every INSERT that moves an AUTO_INCREMENT counter. Tables Dolt never
+    commits (dolt_ignore: user_api_key_secrets) are left out: dolt_schema_diff lists them as new
+    tables for ever, dolt_status (what a commit would take) never does.
+    """
+    table = "COALESCE(NULLIF(to_table_name, ''), from_table_name)"
+    with _cursor(using) as cursor:
+        cursor.execute(f"SELECT {table}, data_change FROM dolt_diff_summary('HEAD', 'WORKING')")
+        data = {name: bool(changed) for name, changed in cursor.fetchall()}
+        cursor.execute(f"SELECT {table} FROM dolt_schema_diff('HEAD', 'WORKING')")
+        schema = {name for (name,) in cursor.fetchall()}
+        cursor.execute("SELECT DISTINCT table_name FROM dolt_status")
+        committable = {name for (name,) in cursor.fetchall()}
+    return [TableChange(name, data.get(name, False), name in schema)
+            for name in sorted((data.keys() | schema) & committable)]
+
+
+# --- the schema: migrations are Dolt commits ---------------------------------------------------
+
+MIGRATIONS_TABLE = "django_migrations"  # Django's record of applied migrations
+
+
+def uncommitted_migrations(using="default") -> list[tuple[str, str]]:
+    """Migrations recorded (or unrecorded) since the last commit: [("applied"|"unapplied", "app.name")].
+
+    Read from Dolt itself (django_migrations, working set vs HEAD), so it also finds migrations an
+    earlier `migrate` applied without committing them.
+    """
+    if MIGRATIONS_TABLE not in {table for table, _, _ in status(using)}:
+        return []
+    with _cursor(using) as cursor:
+        cursor.execute(
+            "SELECT diff_type, COALESCE(to_app, from_app), COALESCE(to_name, from_name) "
+            "FROM dolt_diff('HEAD', 'WORKING', %s) ORDER BY COALESCE(to_id, from_id)",
+            [MIGRATIONS_TABLE],
+        )
+        rows = cursor.fetchall()
+    return [("unapplied" if kind == "removed" else "applied", f"{app}.{name}")
+            for kind, app, name in rows]
+
+
+def migrations_message(changes: list[tuple[str, str]]) -> str:
+    """The commit message for a schema change: a summary line, then every migration by name."""
+    applied = [name for kind, name in changes if kind == "applied"]
+    unapplied = [name for kind, name in changes if kind == "unapplied"]
+    summary = []
+    if applied:
+        summary.append(f"{len(applied)} applied")
+    if unapplied:
+        summary.append(f"{len(unapplied)} unapplied")
+    lines = [f"Migrate: {', '.join(summary)}", ""]
+    lines += [f"applied {name}" for name in applied]
+    lines += [f"unapplied {name}" for name in unapplied]
+    return "\n".join(lines)
+
+
+def commit_migrations(author_str: str = SYSTEM_AUTHOR, *, using="default"):
+    """Commit the schema if migrations changed since the last commit; return (hash, changes).
+
+    One Dolt commit of the whole working set (a migration's tables and the rows its post-migrate
+    steps wrote), on the connection's branch, its message listing the migrations. Nothing to
+    commit: (None, []).
+    """
+    changes = uncommitted_migrations(using)
+    if not changes:
+        return None, []
+    return commit(migrations_message(changes), author_str, using=using), changes
+
+
 # --- branches ----------------------------------------------------------------------------------
 
 

@@ -51,9 +51,14 @@ How an import behaves:
                  commit naming the source (none if nothing changed).
   --dry-run      Reads the source and reports what would be created / updated / unchanged /
                  skipped, writing nothing (no rows, no Dolt commit).
-  --branch NAME  Imports on the Dolt branch NAME (created from main if missing) and prints the
-                 branch's diff against main; main is untouched. Add --merge to merge the branch
-                 into main afterwards, with a merge commit by the importer.
+  --branch NAME  Imports on the Dolt branch NAME and prints the branch's diff against main;
+                 main is untouched. A missing branch starts from main's last Dolt commit
+                 (main's schema is committed first if it is not yet); it is refused while main
+                 has uncommitted changes to blocks or their history, and removed again if the
+                 import fails. Add --merge to merge the branch into main afterwards, with a
+                 merge commit by the importer.
+  --user ID      Imports one learner (and the shared blocks their agents use). An id the
+                 source does not have is reported by id and the command exits non-zero.
   --report FILE  Writes JSON listing every learner, block, diff and skipped item, what happened
                  to it and why, plus the counts.
 On a live server prefer --branch for big imports: the import's transactions land on main as it
@@ -112,8 +117,8 @@ class BaseImportCommand(BaseCommand):
         )
         group.add_argument(
             "--branch", metavar="NAME",
-            help="Import on this Dolt branch (created from main if missing); main is untouched "
-                 "unless --merge is given.",
+            help="Import on this Dolt branch (created from main's last commit if missing); "
+                 "main is untouched unless --merge is given.",
         )
         group.add_argument(
             "--merge", action="store_true",
@@ -121,7 +126,8 @@ class BaseImportCommand(BaseCommand):
         )
         group.add_argument(
             "--user", metavar="ID",
-            help="Import only this learner (their blocks and diffs; shared blocks are kept).",
+            help="Import only this learner (their blocks and diffs; shared blocks are kept). "
+                 "An id the source lacks is reported and the command exits non-zero.",
         )
         group.add_argument(
             "--report", metavar="FILE",
@@ -171,6 +177,10 @@ class BaseImportCommand(BaseCommand):
             self._list_items(report, everything=verbosity > 2)
         if options["report"] and verbosity > 0:
             self.stdout.write(f"Report written to {options['report']}")
+        if report.users_not_found:
+            raise CommandError("; ".join(
+                f"--user {uid}: {report.learner_reason(uid)}, nothing imported for it"
+                for uid in report.users_not_found))
         if report.aborted:
             raise CommandError(f"import stopped early: {report.aborted}")
         if report.merge_error:

@@ -154,7 +154,11 @@ def _gc_frozen():
 
 def _on_branch(report: ImportReport, branch: str, run: Callable[[], None], *, merge: bool,
                author: str) -> None:
-    """Run the import connected to `<db>/<branch>`, report its diff to main, maybe merge it."""
+    """Run the import connected to `<db>/<branch>`, report its diff to main, maybe merge it.
+
+    A missing branch is created from main's last commit (never its working set), once main's
+    schema is committed; a branch this run created is removed again if the run fails.
+    """
     dolt.validate_branch_name(branch)
     exists = branch in dolt.branches()
     if report.dry_run and not exists:
@@ -163,16 +167,81 @@ def _on_branch(report: ImportReport, branch: str, run: Callable[[], None], *, me
         run()
         return
     if not exists:
-        if dolt.status():
-            report.notes.append(
-                "main has uncommitted changes; the branch starts from main's last commit"
-            )
+        _prepare_main_for_branch(report)
         dolt.create_branch(branch, MAIN_BRANCH)
-    with dolt.use_branch(branch):
-        run()
-        report.diff_summary = dolt.diff_summary(MAIN_BRANCH, branch)
+    try:
+        with dolt.use_branch(branch):
+            run()
+            report.diff_summary = dolt.diff_summary(MAIN_BRANCH, branch)
+    except BaseException as exc:
+        if exists:
+            raise
+        _remove_branch(branch)
+        if isinstance(exc, DatabaseError):
+            raise dolt.DoltError(
+                f"the import on branch {branch!r} failed and the branch was removed: {exc}"
+            ) from exc
+        raise
+    if report.users_not_found and not exists:
+        _remove_branch(branch)  # nothing of the asked-for learner to keep
+        report.notes.append(f"branch {branch!r} removed again: --user matched nobody")
+        return
     if merge:
         _merge(report, branch, author)
+
+
+def _import_tables() -> set[str]:
+    """Tables whose uncommitted rows an import on a branch would miss and then clash with."""
+    return {Block._meta.db_table, HistoricalBlock._meta.db_table}
+
+
+def _prepare_main_for_branch(report: ImportReport) -> None:
+    """Make sure main's last commit is what a branch should start from, or refuse.
+
+    * main's schema not committed (migrations an older `migrate` applied without a Dolt commit):
+      committed now, as `migrate` does, or the branch would start with no tables.
+    * uncommitted changes to blocks or their history (no service leaves them; raw SQL does):
+      refused, naming the tables. The branch would not carry them and merging it back would
+      clash with them.
+    * other uncommitted rows (sessions, logins, agents' proposals since the last approval): not
+      import data; they stay on main, unchanged, and the report says so.
+    """
+    changes = dolt.uncommitted_changes()
+    blocking = sorted(c.table for c in changes if c.data_change and c.table in _import_tables())
+    if blocking:
+        raise dolt.DoltError(
+            f"main has uncommitted changes in {', '.join(blocking)} that a branch would not "
+            "carry (a branch starts from main's last Dolt commit). Commit them on main "
+            "(CALL DOLT_COMMIT('-A', '-m', '...')) or discard them, then retry; nothing was "
+            "imported and no branch was created."
+        )
+    commit_hash, migrations = dolt.commit_migrations(dolt.SYSTEM_AUTHOR)
+    if commit_hash:
+        report.notes.append(
+            f"main's schema was not in a Dolt commit ({len(migrations)} migration(s) applied "
+            f"without one); committed it first ({commit_hash})"
+        )
+        changes = dolt.uncommitted_changes()
+    schema = sorted(c.table for c in changes if c.schema_change)
+    if schema:
+        raise dolt.DoltError(
+            f"main has uncommitted schema changes in {', '.join(schema)} that no migration "
+            "records; a branch would not carry them. Commit or discard them, then retry; "
+            "nothing was imported and no branch was created."
+        )
+    if changes:
+        report.notes.append(
+            "main has uncommitted rows in " + ", ".join(c.table for c in changes)
+            + "; they are not import data and stay on main (the branch starts from main's last "
+              "commit)"
+        )
+
+
+def _remove_branch(branch: str) -> None:
+    try:
+        dolt.delete_branch(branch, force=True)
+    except (dolt.DoltError, DatabaseError):
+        logger.exception("could not remove branch %r after a failed import", branch)
 
 
 def _wrote_anything(report: ImportReport) -> bool:
@@ -742,6 +811,7 @@ class _Importer:
                 self.progress(self.report)
         self._flush(batch)
         self._report_learners()
+        self._report_missing_user()
 
     def _take(self, batch: _Batch, record) -> _Batch:
         if not self._wanted(record):
@@ -984,6 +1054,17 @@ class _Importer:
             found |= set(owner_ids.distinct())
         for learner in unknown.values():
             learner.existed = learner.user_id in found
+
+    def _report_missing_user(self) -> None:
+        """--user naming nobody the source knows: said once, by id (a reader may have already)."""
+        uid = self.only_user
+        if uid is None or uid in self.learners:
+            return
+        self.report.users_not_found.append(uid)
+        if not any(i.kind == "learner" and i.key == uid for i in self.report.items):
+            self.report.add(ReportItem(
+                kind="learner", key=uid, action=SKIPPED, reason="not found in the source",
+            ))
 
     def _report_learners(self) -> None:
         self._look_up_learners()

@@ -20,8 +20,9 @@ Mapping rules:
   (owner id = the block's/agents' single course id, else ``letta-shared``); attached to one
   learner's agents → that learner; attached to none → ``youlab_user_{user}_{label}`` template
   name, else ``metadata.youlab_user_id``; otherwise reported and skipped.
-* Several Letta blocks for one (owner, label): the live one updated last is current (ties: the
-  block with YouLab template/metadata, then Letta's ``version`` counter, then the id); the others
+* Several Letta blocks for one (owner, label): the live YouLab-managed one (YouLab template
+  name or metadata) is current over an agent's own inline block whatever their timestamps; among
+  equals the one updated last, then Letta's ``version`` counter, then the id. The others
   become earlier versions and are reported as ``SkippedRecord(kind="note")``.
 * block_history rows become versions in sequence order, undone ones (beyond
   ``current_history_entry_id``) included and marked. Actors: ``letta_agent`` → ``agent:<agent
@@ -441,6 +442,8 @@ class _Fields:
         except ValueError as exc:
             self.problems.append(f"{self._name(keys)} is not valid JSON ({exc}); kept raw")
             return {}, value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if parsed is None:
+            return {}, None  # JSON null says what SQL NULL says: no metadata
         if not isinstance(parsed, dict):
             self.problems.append(
                 f"{self._name(keys)} is a JSON {type(parsed).__name__}, not an object; kept raw")
@@ -467,6 +470,8 @@ _BLOCK_EXTRA_FIELDS = {
     "deployment_id": ("deployment_id",),
     "preserve_on_migration": ("preserve_on_migration",),
 }
+# ... of which booleans: 0/1 in SQLite, false/true in Postgres and JSON; kept as booleans.
+_BLOCK_EXTRA_BOOLEANS = {"preserve_on_migration"}
 
 
 def _block_from_row(row: Mapping[str, Any], *, block_id: str | None = None,
@@ -481,8 +486,14 @@ def _block_from_row(row: Mapping[str, Any], *, block_id: str | None = None,
     extra = {}
     for name, keys in _BLOCK_EXTRA_FIELDS.items():
         value = f.get(*keys)
-        if value is not None and value is not False:
-            extra[name] = value if isinstance(value, (str, int, bool, float)) else str(value)
+        if value is None:
+            continue
+        if name in _BLOCK_EXTRA_BOOLEANS:
+            try:
+                value = _bool(value, name)
+            except _RowError as exc:
+                f.problems.append(f"{exc}; kept as is")
+        extra[name] = value if isinstance(value, (str, int, bool, float)) else str(value)
     if raw_metadata is not None:
         extra["raw_metadata"] = raw_metadata
     block = LettaBlock(
@@ -1393,10 +1404,12 @@ class _Mapper:
 
     def block_record(self, owner: _Owner, label: str, group: list[BlockFacts]) -> BlockRecord:
         blocks = [self.snap.block(facts.id) for facts in group]
-        # Newest last: live before soft-deleted, then updated_at, then the YouLab-made block,
-        # then Letta's edit counter, then the id (deterministic whatever the source's order).
+        # Current last: live before soft-deleted, then the YouLab-managed block over an agent's
+        # own inline one whatever their timestamps (design.md §7: sources store them with
+        # different precision), then updated_at, then Letta's edit counter, then the id
+        # (deterministic whatever the source's order).
         ordered = sorted(blocks, key=lambda b: (
-            not b.deleted, b.updated_at or b.created_at or _EPOCH, _is_youlab_block(b),
+            not b.deleted, _is_youlab_block(b), b.updated_at or b.created_at or _EPOCH,
             b.version or 0, b.id))
         current, earlier = ordered[-1], ordered[:-1]
         concerned = frozenset().union(*(self.learners_using(b) for b in blocks))

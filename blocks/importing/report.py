@@ -56,6 +56,7 @@ class ImportReport:
     history: bool = True
     branch: str | None = None
     only_user: str | None = None
+    users_not_found: list[str] = field(default_factory=list)  # --user ids the source lacks
     records_seen: int = 0
     items: list[ReportItem] = field(default_factory=list)
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
@@ -82,6 +83,11 @@ class ImportReport:
     def items_with(self, action: str, kind: str | None = None) -> list[ReportItem]:
         return [i for i in self.items if i.action == action and (kind is None or i.kind == kind)]
 
+    def learner_reason(self, user_id: str) -> str:
+        """Why a learner ended as it did (e.g. a --user id the source lacks)."""
+        return next((i.reason for i in self.items if i.kind == "learner" and i.key == user_id),
+                    "")
+
     @property
     def failed(self) -> list[ReportItem]:
         return self.items_with(FAILED)
@@ -104,6 +110,7 @@ class ImportReport:
             "history": self.history,
             "branch": self.branch,
             "only_user": self.only_user,
+            "users_not_found": self.users_not_found,
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "records": self.records_seen,
@@ -182,6 +189,8 @@ def format_summary(report: ImportReport, *, max_reasons: int = 20) -> str:
         lines.append(f"Note: {note}")
 
     lines.append("")
+    for uid in report.users_not_found:
+        lines.append(f"NOT FOUND: --user {uid}: {report.learner_reason(uid)}")
     if report.aborted:
         lines.append(f"ABORTED: {report.aborted}")
     if report.dry_run:

@@ -241,3 +241,21 @@ def test_retry_on_conflict_gives_up_with_a_clear_error():
 
     with pytest.raises(dolt.SerializationFailure):
         dolt.retry_on_conflict(always_conflicting, attempts=3, base_delay=0.001)
+
+
+@pytest.mark.django_db
+def test_the_test_database_schema_is_in_its_dolt_history():
+    """pytest-django migrates the test database with our `migrate`: it ends committed too."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT commit_hash, message FROM dolt_log WHERE message LIKE 'Migrate:%%' "
+                       "ORDER BY commit_order")
+        (commit_hash, message), *_ = cursor.fetchall()
+        cursor.execute("SELECT CONCAT(app, '.', name) FROM django_migrations AS OF %s",
+                       [commit_hash])
+        recorded = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT to_table_name FROM dolt_schema_diff(%s, 'WORKING')",
+                       [commit_hash])
+        changed_since = cursor.fetchall()
+    assert {line.removeprefix("applied ") for line in message.splitlines()[2:]} == recorded
+    assert "blocks.0001_initial" in recorded
+    assert changed_since == ()  # every table as the migrate commit made it: nothing uncommitted

@@ -252,3 +252,63 @@ def test_branch_then_merge(branch_name):
     _, out, _ = run_command("--branch", branch_name, "--merge")
     assert Block.objects.count() == 3
     assert f"Merged {branch_name} into main" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_branch_is_refused_while_main_has_uncommitted_block_changes(branch_name):
+    dolt.commit("main as the test starts")
+    Block.objects.create(owner_id="learner-9", label="notes", content="raw SQL, never committed")
+    commits, branches = dolt.log_count(), dolt.branches()
+
+    with pytest.raises(CommandError) as refused:
+        run_command("--branch", branch_name, "--merge")
+
+    message = str(refused.value)
+    assert message.startswith("main has uncommitted changes in block_history, blocks that a "
+                              "branch would not carry")
+    assert "no branch was created" in message
+    assert dolt.branches() == branches and dolt.log_count() == commits
+    assert Block.objects.count() == 1  # main as it was: nothing imported, nothing committed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_uncommitted_rows_stay_on_main_and_are_named(branch_name, django_user_model):
+    dolt.commit("main as the test starts")
+    django_user_model.objects.create_user(username="newstaff")  # e.g. the admin, no commit
+
+    _, out, _ = run_command("--branch", branch_name, "--merge")
+
+    assert "Note: main has uncommitted rows in auth_user; they are not import data" in out
+    assert f"Merged {branch_name} into main" in out and Block.objects.count() == 3
+    assert [t for t, _, _ in dolt.status()] == ["auth_user"]  # still there, still uncommitted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_branch_the_run_created_is_removed_when_the_run_is_interrupted(branch_name):
+    dolt.commit("main as the test starts")
+    branches = dolt.branches()
+
+    def interrupted_source():
+        yield from sample_records()[:2]
+        raise KeyboardInterrupt  # the operator's Ctrl-C, mid-import
+
+    with pytest.raises(KeyboardInterrupt):
+        run_command("--branch", branch_name, "--batch-size", "1", records=interrupted_source())
+    assert dolt.branches() == branches
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_matching_nobody_leaves_no_branch_behind(branch_name):
+    dolt.commit("main as the test starts")
+    branches = dolt.branches()
+    records = [r for r in sample_records() if getattr(r, "owner_type", "user") != "shared"]
+    with pytest.raises(CommandError, match="--user nobody: not found in the source"):
+        run_command("--branch", branch_name, "--merge", "--user", "nobody", records=records)
+    assert dolt.branches() == branches and Block.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_user_not_in_the_source_is_reported_by_id():
+    with pytest.raises(CommandError) as failed:
+        run_command("--user", "nobody", "--dry-run")
+    assert str(failed.value) == "--user nobody: not found in the source, nothing imported for it"

@@ -610,6 +610,60 @@ def test_a_branch_import_leaves_main_untouched_until_merged(branch_name):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_database_error_on_a_new_branch_removes_it_and_says_so(branch_name):
+    dolt.commit("base")
+    branches = dolt.branches()
+
+    def failing_progress(report):
+        with connection.cursor() as cursor:  # a real error from Dolt mid-run: 1146
+            cursor.execute("SELECT * FROM no_such_table")
+
+    with pytest.raises(dolt.DoltError) as failed:
+        import_records([block(), diff()], source="t", branch=branch_name, batch_size=1,
+                       progress=failing_progress)
+    assert str(failed.value).startswith(
+        f"the import on branch {branch_name!r} failed and the branch was removed: (1146")
+    assert dolt.branches() == branches
+
+
+@pytest.fixture
+def migration_without_commit(transactional_db):
+    """A migration recorded but not committed, as `migrate` left every one before issue 19."""
+    dolt.commit("base")
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO django_migrations (app, name, applied) "
+                       "VALUES ('legacy', '0001_uncommitted', NOW())")
+    yield "legacy.0001_uncommitted"
+    connection.close()  # off the branch, if the test left the connection there
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE app = 'legacy'")
+    dolt.commit_migrations()  # later tests start from a committed schema again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_branch_starts_from_main_once_mains_schema_is_committed(branch_name,
+                                                                  migration_without_commit):
+    make_block(owner_id="learner-0", label="kept")  # rows no service left uncommitted: raw SQL
+    before = dolt.log_count()
+
+    with pytest.raises(dolt.DoltError, match="uncommitted changes in block_history, blocks"):
+        import_records([block()], source="t", branch=branch_name)
+    assert branch_name not in dolt.branches() and dolt.log_count() == before
+
+    with connection.cursor() as cursor:  # discarded, as the refusal suggests
+        cursor.execute("CALL DOLT_CHECKOUT('blocks', 'block_history')")
+    report = import_records([block()], source="t", branch=branch_name)
+
+    schema_commit = dolt.log(limit=1)[0]
+    assert schema_commit.message == f"Migrate: 1 applied\n\napplied {migration_without_commit}"
+    assert schema_commit.author == "YouLab System"
+    assert report.notes[0].startswith("main's schema was not in a Dolt commit (1 migration(s)")
+    assert dolt.uncommitted_migrations() == []
+    with dolt.use_branch(branch_name):
+        assert Block.objects.filter(label="student").exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_dry_run_on_a_missing_branch_creates_nothing(branch_name):
     report = import_records([block()], source="t", branch=branch_name, dry_run=True)
     assert branch_name not in dolt.branches()

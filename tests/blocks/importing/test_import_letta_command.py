@@ -429,6 +429,25 @@ def test_user_imports_one_learner_and_the_shared_blocks_it_uses(source_id, make_
     assert Block.objects.count() == len(source.blocks)
 
 
+@pytest.mark.parametrize("source_id", ["sqlite", "postgres", "api-0.16.8"])
+def test_user_not_in_the_source_is_named_and_fails(source_id, make_source, tmp_path):
+    source = make_source(source_id)
+    commits = dolt.log_count()
+    report_path = tmp_path / "nobody.json"
+    stdout = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("import_letta", *source.args, "--user", "nobody", "--report",
+                     str(report_path), stdout=stdout, stderr=io.StringIO())
+
+    assert str(failed.value) == "--user nobody: not found in the source, nothing imported for it"
+    assert "NOT FOUND: --user nobody: not found in the source" in stdout.getvalue()
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["users_not_found"] == ["nobody"]
+    assert [(i["key"], i["action"]) for i in report["items"] if i["kind"] == "learner"] == [
+        ("nobody", "skipped")]
+    assert Block.objects.count() == 0 and dolt.log_count() == commits
+
+
 # --- the same learners from several sources ------------------------------------------------------
 
 

@@ -260,6 +260,22 @@ def test_user_imports_one_learner(fixture_root, tmp_path):
     assert [i["key"] for i in report["items"] if i["kind"] == "learner"] == [LI_MING]
 
 
+def test_user_not_in_the_data_root_is_named_and_fails(fixture_root, tmp_path):
+    commits = dolt.log_count()
+    stdout = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("import_youlab_v1", str(fixture_root), "--user", "nobody",
+                     "--report", str(tmp_path / "r.json"), stdout=stdout, stderr=io.StringIO())
+    assert str(failed.value) == (
+        "--user nobody: no such learner folder in the data root, nothing imported for it")
+    assert "NOT FOUND: --user nobody" in stdout.getvalue()
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["users_not_found"] == ["nobody"]
+    # Said once, by the reader, not again by the core.
+    assert [i["key"] for i in report["items"] if i["kind"] == "learner"] == ["nobody"]
+    assert row_counts() == (0, 0, 0) and dolt.log_count() == commits
+
+
 def test_naive_diff_times_are_read_in_the_given_timezone(fixture_root, tmp_path):
     diff_id = "19c74fd7-6f39-4d09-a86c-de2e76514925"  # created_at "2026-01-19T09:03:54.758220"
     import_v1(str(fixture_root), "--user", ELODIE, tmp_path=tmp_path)  # default: UTC

@@ -141,13 +141,8 @@ def test_every_manifest_block_is_read_exactly(source):
         for label, final in user["final_values"].items():
             block = source.keyed[(OWNER_USER, uid, label)]
             letta_id = user["blocks"][label]
-            if label == "persona" and block.content != final["value"]:
-                # The background agent's inline persona was newer: the templated block became
-                # an earlier version of the learner's persona (design.md §7).
-                assert [m["block_id"] for m in block.metadata["letta"]["merged_blocks"]] == [
-                    letta_id]
-                assert [v.content for v in block.versions] == [final["value"]]
-                continue
+            # persona too: the templated block is current over the background agent's inline
+            # one in every source, whatever their timestamps (design.md §7).
             assert block.content == final["value"]  # byte for byte
             assert block.content.encode() == final["value"].encode()
             assert block.char_limit == final["limit"]
@@ -252,22 +247,36 @@ def test_persona_merge_notes_and_versions(source):
         assert earlier.content != persona.content
 
 
-def test_persona_newest_rule(source):
-    """Newest updated_at wins; on a tie (same second, or no timestamps at all) the YouLab block."""
-    inline_ids = {uid: u["background_inline_persona_block"]
-                  for uid, u in source.manifest["users"].items()}
-    current = {uid: source.keyed[(OWNER_USER, uid, "persona")].metadata["letta"]["block_id"]
-               for uid in source.manifest["users"]}
-    inline_current = {uid for uid in current if current[uid] == inline_ids[uid]}
-    if source.name == "postgres":
-        # Letta 0.16.8 wrote microsecond timestamps: the background agent's inline persona was
-        # created ~0.1 s after the tutor's templated one, so it is the newest everywhere.
-        assert inline_current == set(current)
-    elif source.name == "sqlite":
-        # 0.11.7 SQLite: same second for all but demo_learner_6, created a second later.
-        assert inline_current == {U6}
-    else:
-        assert inline_current == set()  # REST shows no block timestamps: the tie-break decides
+def test_persona_youlab_block_is_current_whatever_the_timestamps(source):
+    """design.md §7: the YouLab-managed block is current over an agent's own inline block.
+
+    The sources disagree on which is newer (0.16.8 Postgres wrote the inline persona ~0.1 s
+    after the templated one, 0.11.7 SQLite the same second but for demo_learner_6, REST shows no
+    block timestamps), so a newest-first rule would give each source a different persona.
+    """
+    for uid, user in source.manifest["users"].items():
+        persona = source.keyed[(OWNER_USER, uid, "persona")]
+        assert persona.metadata["letta"]["block_id"] == user["blocks"]["persona"]
+        (merged,) = persona.metadata["letta"]["merged_blocks"]
+        assert merged["block_id"] == user["background_inline_persona_block"]
+
+
+def test_youlab_block_beats_a_newer_inline_one_and_the_newest_of_equals_wins():
+    t1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t2 = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    youlab = {"youlab_user_id": "u"}
+    snap = snapshot(agents=[agent("a", "youlab_u_tutor"), agent("b", "youlab_u_background")],
+                    blocks=[block("b1", "persona", "older", updated_at=t2),
+                            block("b2", "persona", "newer", updated_at=t1, metadata=youlab),
+                            block("b3", "notes", "old", updated_at=t1),
+                            block("b4", "notes", "new", updated_at=t2)],
+                    links={("a", "b1"), ("b", "b2"), ("a", "b3"), ("b", "b4")})
+    _, blocks, _ = split(list(letta.map_letta(snap)))
+    keyed = by_owner(blocks)
+    # The YouLab block wins though the inline one is a day newer; among equals, the newest.
+    assert keyed[(OWNER_USER, "u", "persona")].content == "newer"
+    assert [v.content for v in keyed[(OWNER_USER, "u", "persona")].versions] == ["older"]
+    assert keyed[(OWNER_USER, "u", "notes")].content == "new"
 
 
 # --- history (databases only) ---------------------------------------------------------------
@@ -856,6 +865,34 @@ def test_sqlite_malformed_rows_are_reported(tmp_path):
     assert ("agent", "a-2") in reasons  # not a YouLab agent
     assert ("row", "blocks_agents/a-1/b-missing") in reasons
     assert sum(1 for s in skipped if s.key == "block b-meta") == 3  # limit, metadata, created_at
+
+
+def test_null_and_boolean_facts_read_alike_whatever_the_storage(tmp_path):
+    """SQL NULL and JSON null are both "no metadata"; 0/1 and false/true are booleans (issue 19)."""
+    path = make_sqlite(tmp_path / "nulls.sqlite3", [
+        "CREATE TABLE block (id, label, value, metadata_, preserve_on_migration)",
+        "CREATE TABLE agents (id, name, metadata_)",
+        "CREATE TABLE blocks_agents (agent_id, block_id)",
+    ], {
+        "block": [("b-sql-null", "human", "h", None, 0), ("b-json-null", "notes", "n", "null", 1),
+                  ("b-no-flag", "journey", "j", "{}", None)],
+        "agents": [("a-1", "youlab_u_1_tutor", "null")],
+        "blocks_agents": [("a-1", "b-sql-null"), ("a-1", "b-json-null"), ("a-1", "b-no-flag")],
+    })
+    _, blocks, skipped = split(list(letta.read_sqlite(path)))
+    keyed = by_owner(blocks)
+    human, notes, journey = (keyed[(OWNER_USER, "u_1", label)]
+                             for label in ("human", "notes", "journey"))
+    assert own_metadata(human) == own_metadata(notes) == own_metadata(journey) == {}
+    assert "raw_metadata" not in notes.metadata["letta"]
+    assert [s for s in skipped if s.kind == "note"] == []  # JSON null is not "not an object"
+    assert human.metadata["letta"]["preserve_on_migration"] is False
+    assert notes.metadata["letta"]["preserve_on_migration"] is True
+    assert "preserve_on_migration" not in journey.metadata["letta"]  # not stated: not invented
+    # An Agent File (JSON) states the same facts as false/true and null.
+    spec = {"label": "human", "value": "h", "metadata": None, "preserve_on_migration": False}
+    assert letta._block_from_row(spec, block_id="x").extra == {"preserve_on_migration": False}
+    assert letta._block_from_row(spec, block_id="x").metadata == {}
 
 
 def test_sqlite_unknown_schema_raises(tmp_path):

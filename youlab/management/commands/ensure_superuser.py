@@ -3,6 +3,8 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from youlab import dolt
+
 
 class Command(BaseCommand):
     help = (
@@ -21,4 +23,6 @@ class Command(BaseCommand):
             email=os.environ.get("DJANGO_SUPERUSER_EMAIL", f"{username}@youlab.local"),
             password=os.environ["DJANGO_SUPERUSER_PASSWORD"],
         )
+        # `make run SUPERUSER=1` then leaves main's working set as clean as `migrate` does.
+        dolt.commit(f"Create development superuser {username}")
         self.stdout.write(self.style.SUCCESS(f"created superuser {username!r}"))

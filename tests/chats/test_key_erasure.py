@@ -7,6 +7,7 @@ keeps out of every commit (docs/security.md)."""
 from __future__ import annotations
 
 import datetime
+import io
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -135,12 +136,21 @@ def test_a_replaced_rotated_and_deleted_key_is_in_no_table_and_no_commit(setting
 
 
 @pytest.mark.django_db(transaction=True)
-def test_merging_an_import_branch_keeps_the_stored_keys():
-    """A branch has no secrets table (it is not in any commit); merging one into main keeps main's."""
+def test_an_import_on_a_branch_and_its_merge_work_while_main_holds_keys():
+    """The secrets table is in main's working set only: `--branch` must not take it for an
+    uncommitted schema change, and merging the branch back keeps main's keys."""
+    from pathlib import Path
+
     services.set_user_key("maya", KEY_A, actor="system")
-    dolt.create_branch("import-merge-test")
-    with dolt.use_branch("import-merge-test"):
-        make_block(owner_id="sam", label="student", content="imported", dolt_commit=True)
-    dolt.merge("import-merge-test", "Merge import-merge-test")
+    sqlite = Path(__file__).resolve().parents[1] / "fixtures" / "letta" / "letta-0.11.7.sqlite3"
+    out = io.StringIO()
+    call_command("import_letta", "--sqlite", str(sqlite), "--branch", "import-with-keys", "--merge",
+                 stdout=out, stderr=io.StringIO())
+    assert "Merged import-with-keys into main" in out.getvalue()
     assert services.read_user_key("maya", reader_name="test")[1] == KEY_A
-    dolt.delete_branch("import-merge-test", force=True)
+    assert SECRET_TABLE not in _tables("HEAD") and dolt.is_ignored(SECRET_TABLE)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT table_name FROM dolt_status")
+        assert SECRET_TABLE not in {row[0] for row in cursor.fetchall()}
+    if "import-with-keys" in dolt.branches():
+        dolt.delete_branch("import-with-keys", force=True)

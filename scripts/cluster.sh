@@ -65,6 +65,10 @@ cmd_start() {
   done
   write_env "$primary"
   log "ready: primary $HOST:${PORTS[$primary]}; app env in $ENV_FILE"
+  local pidfile="${GUNICORN_PIDFILE:-$DIR/gunicorn.pid}"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill -HUP "$(cat "$pidfile")"; log "sent HUP to gunicorn $(cat "$pidfile") (re-reads $ENV_FILE)"
+  fi
 }
 
 wait_replicated() {

@@ -263,7 +263,7 @@ point_app_at_primary() {
   IFS=, read -ra all <<<"$nodes"
   for node in "${all[@]}"; do
     [ "$node" = "$HOST:$PORT" ] && continue
-    role="$(sql_root_csv "SHOW VARIABLES LIKE 'dolt_cluster_role'" "$node")"
+    role="$(sql_root_csv "SHOW VARIABLES LIKE 'dolt_cluster_role'" "$node" || true)"  # a dead node: ""
     if [ "${role#*,}" = standby ]; then replicas="${replicas:+$replicas,}${template//\{node\}/$node}"; fi
   done
   local tmp="$file.tmp"

@@ -259,7 +259,7 @@ def app_env(**extra) -> dict[str, str]:
     for name in ("DJANGO_DEBUG", "DOLT_DATABASE", "DOLT_PORT", "DATABASE_URL", "DATABASE_REPLICA_URLS",
                  "CACHE_URL", "DJANGO_HTTPS"):
         env.pop(name, None)
-    env.update(DJANGO_SETTINGS_MODULE="youlab.settings_test", PYTHONPATH=str(ROOT), **extra)
+    env.update({"DJANGO_SETTINGS_MODULE": "youlab.settings_test", "PYTHONPATH": str(ROOT), **extra})
     return env
 
 

@@ -285,6 +285,7 @@ class AppServer:
         self.port = free_port()
         self.log_path = Path(tempfile.mkstemp(prefix="youlab-app-", suffix=".log")[1])
         self.pidfile = Path(tempfile.mkdtemp(prefix="youlab-app-pid-")) / "gunicorn.pid"
+        env = dict({"ALLOWED_HOSTS": "127.0.0.1,localhost"}, **env)  # gunicorn.conf.py refuses without
         env = dict(env, PORT=str(self.port), HOST="127.0.0.1", GUNICORN_WORKERS=str(workers),
                    GUNICORN_THREADS=str(threads), GUNICORN_PIDFILE=str(self.pidfile))
         command = command or [sys.executable, "-m", "gunicorn", "-c", "youlab/gunicorn.conf.py",

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import MySQLdb
 import pytest
@@ -334,6 +335,51 @@ class AppServer:
                 self.child.wait()
         self._log.close()
         shutil.rmtree(self.pidfile.parent, ignore_errors=True)
+
+
+class Browser:
+    """A staff member's browser against one server: cookies and the CSRF token."""
+
+    def __init__(self, server):
+        self.server, self.cookies = server, {}
+
+    def request(self, method, path, form=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if form is not None:
+            body = urlencode({**form, "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")})
+            headers.update({"Content-Type": "application/x-www-form-urlencoded",
+                            "Referer": f"http://127.0.0.1:{self.server.port}{path}"})
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                cookie = value.split(";", 1)[0]
+                self.cookies[cookie.split("=", 1)[0]] = cookie.split("=", 1)[1]
+        result = response.status, response.getheader("Location"), response.read().decode(errors="replace")
+        conn.close()
+        return result
+
+    def login(self, username, password):
+        self.request("GET", "/admin/login/")
+        status, location, _ = self.request("POST", "/admin/login/?next=/admin/",
+                                           {"username": username, "password": password, "next": "/admin/"})
+        assert status == 302 and "sessionid" in self.cookies, (status, location)
+
+    def api(self, method, path, body=None):
+        """A JSON call with the session and the CSRF header (DRF's SessionAuthentication)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+                   "X-CSRFToken": self.cookies.get("csrftoken", ""), "Content-Type": "application/json",
+                   "Referer": f"http://127.0.0.1:{self.server.port}/admin/"}
+        try:
+            conn.request(method, path, body=json.dumps(body or {}).encode(), headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
 
 
 @pytest.fixture(scope="module")

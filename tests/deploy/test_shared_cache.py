@@ -5,17 +5,15 @@ shared invalidation can make a revocation take effect within the 1 s we allow.""
 
 from __future__ import annotations
 
-import http.client
 import re
 import subprocess
 import sys
 import time
 import uuid
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.servers import ROOT, AppServer, app_env, redis_url, wait_for
+from tests.servers import ROOT, AppServer, Browser, app_env, redis_url, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -73,37 +71,6 @@ def test_a_key_revoked_by_the_command_stops_working_on_every_server_within_a_sec
     assert result.returncode == 0 and "revoked 1 key" in result.stdout, result.stdout + result.stderr
     for server in servers:
         assert first_401_within(server, key, 1.0) < 1.0
-
-
-class Browser:
-    """A staff member's browser against one server: cookies and the CSRF token."""
-
-    def __init__(self, server):
-        self.server, self.cookies = server, {}
-
-    def request(self, method, path, form=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        body = None
-        if form is not None:
-            body = urlencode({**form, "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")})
-            headers.update({"Content-Type": "application/x-www-form-urlencoded",
-                            "Referer": f"http://127.0.0.1:{self.server.port}{path}"})
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                cookie = value.split(";", 1)[0]
-                self.cookies[cookie.split("=", 1)[0]] = cookie.split("=", 1)[1]
-        result = response.status, response.getheader("Location"), response.read().decode(errors="replace")
-        conn.close()
-        return result
-
-    def login(self, username, password):
-        self.request("GET", "/admin/login/")
-        status, location, _ = self.request("POST", "/admin/login/?next=/admin/",
-                                           {"username": username, "password": password, "next": "/admin/"})
-        assert status == 302 and "sessionid" in self.cookies, (status, location)
 
 
 def test_a_key_revoked_in_the_admin_of_one_server_stops_working_on_the_other_at_once(two_servers, own_dolt):

@@ -13,7 +13,7 @@
 #   scripts/dolt.sh demote EPOCH      planned switch-over: make this primary a standby at EPOCH once
 #                             its standbys have caught up (then promote one with the same EPOCH)
 #   scripts/dolt.sh backup DIR        Dolt backup of every database (all branches, commits, working
-#                             sets) into DIR while the server runs; DIR/backup.json lists them
+#                             sets) into DIR while the server runs; DIR/databases lists them
 #   scripts/dolt.sh restore DIR       restore a backup into DOLT_DATA_DIR, which must be empty or
 #                             absent and not served; then `start` serves it
 #
@@ -155,12 +155,16 @@ ALTER USER '$APP_USER'@'%' IDENTIFIED BY '$APP_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO '$APP_USER'@'%' WITH GRANT OPTION;" >/dev/null
 }
 
-cmd_start() {
-  DOLT="$(find_dolt)" || { cmd_install; DOLT="$(find_dolt)"; }
-  mkdir -p "$DATA_DIR" "$DOLT_ROOT_PATH"
+global_config() {
   "$DOLT" config --global --get metrics.disabled >/dev/null 2>&1 || "$DOLT" config --global --add metrics.disabled true >/dev/null
   "$DOLT" config --global --get user.name >/dev/null 2>&1 || "$DOLT" config --global --add user.name "YouLab System" >/dev/null
   "$DOLT" config --global --get user.email >/dev/null 2>&1 || "$DOLT" config --global --add user.email "system@youlab.local" >/dev/null
+}
+
+cmd_start() {
+  DOLT="$(find_dolt)" || { cmd_install; DOLT="$(find_dolt)"; }
+  mkdir -p "$DATA_DIR" "$DOLT_ROOT_PATH"
+  global_config
   if is_running; then
     log "already running on $HOST:$PORT (pid $(cat "$PIDFILE"))"
   else
@@ -307,6 +311,7 @@ cmd_backup() {
     sql_root "USE \`$db\`; CALL dolt_backup('sync-url', 'file://$dir/$db')" >/dev/null
     heads+=("\"$db\": \"$(sql_root_csv "USE \`$db\`; SELECT HASHOF('main')" | tail -n 1)\"")
   done
+  printf '%s\n' "${dbs[@]}" > "$dir/databases"
   local IFS=,
   printf '{"created": "%s", "source": "%s:%s", "dolt": "%s", "databases": {%s}}\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$HOST" "$PORT" "$DOLT_VERSION" "${heads[*]}" > "$dir/backup.json"
@@ -323,13 +328,14 @@ cmd_restore() {
   fi
   DOLT="$(find_dolt)" || { cmd_install; DOLT="$(find_dolt)"; }
   mkdir -p "$DATA_DIR" "$DOLT_ROOT_PATH"
-  "$DOLT" config --global --get metrics.disabled >/dev/null 2>&1 || "$DOLT" config --global --add metrics.disabled true >/dev/null
+  global_config
   local db
-  for db in $(sed -E 's/.*"databases": \{(.*)\}.*/\1/; s/"([^"]+)": "[^"]*"/\1/g; s/,/ /g' "$dir/backup.json"); do
+  while read -r db; do
+    [[ "$db" =~ ^[A-Za-z0-9_][A-Za-z0-9_-]*$ ]] || continue
     [ -d "$dir/$db" ] || { log "ERROR: $dir/$db missing"; exit 1; }
     log "restoring $db into $DATA_DIR/$db"
     (cd "$DATA_DIR" && "$DOLT" backup restore "file://$dir/$db" "$db" >/dev/null)
-  done
+  done < "$dir/databases"
   log "restored; serve it with: DOLT_DATA_DIR=$DATA_DIR DOLT_PORT=$PORT scripts/dolt.sh start"
 }
 

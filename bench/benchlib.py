@@ -33,6 +33,11 @@ PORT = int(os.environ.get("DOLT_PORT", "3307"))
 USER = os.environ.get("DOLT_APP_USER", "youlab")
 PASSWORD = os.environ.get("DOLT_APP_PASSWORD", "youlab-dev-password")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or f"bench-only-{secrets.token_hex(16)}"
+# Production settings (DEBUG off) need these; bench-only values unless the caller set them.
+PRODUCTION_ENV = {
+    "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS") or "127.0.0.1,localhost",
+    "YOULAB_FERNET_KEYS": os.environ.get("YOULAB_FERNET_KEYS") or "fSjDUcmM0qyJ2vY3kU4d2xQpXbt5kS8gkJd8QHqz3Zk=",
+}
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -68,6 +73,7 @@ def django_setup(name: str) -> None:
     """Point this process's Django at database `name` (DEBUG off, as in production)."""
     os.environ["DATABASE_URL"] = database_url(name)
     os.environ["DJANGO_SECRET_KEY"] = SECRET_KEY
+    os.environ.update(PRODUCTION_ENV)
     os.environ.pop("DJANGO_DEBUG", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "youlab.settings")
     import django
@@ -211,6 +217,7 @@ class Gunicorn:
             "DATABASE_URL": database_url(database),
             "DJANGO_SECRET_KEY": SECRET_KEY,
             "DJANGO_SETTINGS_MODULE": "youlab.settings",
+            **PRODUCTION_ENV,
             # The throttle still runs on every request; only its limit is out of the way.
             "YOULAB_AGENT_RATE": "100000000/minute",
             **(extra_env or {}),

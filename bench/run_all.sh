@@ -27,6 +27,7 @@ run bench/api_reads.py
 run bench/proposals.py
 run bench/approvals.py
 run bench/admin.py
+run bench/scale_out.py
 run bench/import_letta.py --learners 1000
 run bench/import_letta.py --learners 10000
 

@@ -458,3 +458,38 @@ def use_branch(name: str, using="default"):
     finally:
         conn.close()
         conn.settings_dict["NAME"] = original
+
+
+# --- cluster -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterRole:
+    role: str  # "primary", "standby", "detected_broken_config", or "" outside a cluster
+    epoch: int
+
+
+def cluster_role(using="default") -> ClusterRole:
+    """This server's role in a Dolt cluster (direct-to-standby replication), "" when standalone."""
+    with _cursor(using) as cursor:
+        # SHOW, not SELECT @@…: a standalone server does not define these variables at all.
+        cursor.execute("SHOW VARIABLES LIKE %s", ["dolt\\_cluster\\_role%"])
+        values = dict(cursor.fetchall())
+    return ClusterRole(role=values.get("dolt_cluster_role") or "",
+                       epoch=int(values.get("dolt_cluster_role_epoch") or 0))
+
+
+def cluster_status(using="default") -> list[dict]:
+    """Replication towards each standby, as the primary sees it (call it in a cluster only)."""
+    with _cursor(using) as cursor:
+        cursor.execute(
+            "SELECT `database`, standby_remote, role, epoch, replication_lag_millis, current_error "
+            "FROM dolt_cluster.dolt_cluster_status WHERE `database` = %s",
+            [database_name(using)],
+        )
+        rows = cursor.fetchall()
+    return [
+        {"database": r[0], "standby": r[1], "role": r[2], "epoch": int(r[3]),
+         "lag_ms": None if r[4] is None else int(r[4]), "error": r[5] or None}
+        for r in rows
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -77,13 +78,20 @@ def revoke_agent_keys(*, name: str, prefix: str | None = None) -> int:
 
 
 def note_key_use(api_key: AgentKey) -> None:
-    """Set last_used_at when it is more than LAST_USED_RESOLUTION old. Best effort: a concurrent
-    request of the same key writing the same cell (Dolt's 1213) or a read-only replica must not
-    fail the request it serves."""
+    """Set last_used_at when it is more than LAST_USED_RESOLUTION old, once for all workers.
+    Best effort: a concurrent request of the same key writing the same cell (Dolt's 1213) must
+    not fail the request it serves."""
     now = timezone.now()
     if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
         return
-    api_key.last_used_at = now  # also on a cached instance, so this process writes once a minute
+    # The instance may come from the verified-key cache, with an old last_used_at: the shared
+    # cache (CACHE_URL) says whether some worker wrote it this minute already.
+    try:
+        if not cache.add(f"agentkey:used:{api_key.prefix}", 1, LAST_USED_RESOLUTION.total_seconds()):
+            return
+    except Exception:  # noqa: BLE001 (no cache: the row's own value is the gate)
+        pass
+    api_key.last_used_at = now
     try:
         # update(), not save(): no post_save, so verified-key caches are not flushed. A savepoint
         # when a caller's transaction is open, so a refused write leaves that transaction usable.

@@ -24,8 +24,10 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = "insecure-dev-only-key-never-use-in-production"
 
+# Development defaults to the loopback names; with DEBUG off there is no default (`make serve`
+# refuses to start without it, and Django answers 400 to every Host it does not list).
 ALLOWED_HOSTS = [
-    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "").split(",")
     if h.strip()
 ]
 
@@ -50,7 +52,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz answer before anything else: probes come over plain HTTP from the
+    # load balancer, by IP, and must not be redirected to HTTPS or refused for their Host.
+    "youlab.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself (compressed, content-hashed names), before sessions etc.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Marks agent API and admin GETs whose reads may go to a standby (DATABASE_REPLICA_URLS).
+    "youlab.routing.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,27 +93,72 @@ ASGI_APPLICATION = "youlab.asgi.application"
 # Default: the local dolt sql-server that scripts/dolt.sh starts (see its defaults).
 DOLT_HOST = os.environ.get("DOLT_HOST", "127.0.0.1")
 DOLT_PORT = int(os.environ.get("DOLT_PORT", "3307"))
-DEFAULT_DATABASE_URL = (
-    f"mysql://youlab:{os.environ.get('DOLT_APP_PASSWORD', 'youlab-dev-password')}"
-    f"@{DOLT_HOST}:{DOLT_PORT}/{os.environ.get('DOLT_DATABASE', 'youlab')}"
-)
-DATABASE_URL = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+DEV_APP_PASSWORD = "youlab-dev-password"  # scripts/dolt.sh's development default
 
-_db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-if _db.get("HOST") == "localhost":
-    # mysqlclient reads "localhost" as the unix socket; Dolt is reached over TCP.
-    _db["HOST"] = "127.0.0.1"
-_db["OPTIONS"] = {
-    "charset": "utf8mb4",
-    # Dolt only implements REPEATABLE READ; say so instead of pretending READ COMMITTED.
-    "isolation_level": "repeatable read",
-}
-_db["TEST"] = {
-    "CHARSET": "utf8mb4",
-    # Dolt's default collation is utf8mb4_0900_bin, which makes icontains case-sensitive.
-    "COLLATION": "utf8mb4_0900_ai_ci",
-}
-DATABASES = {"default": _db}
+
+def _default_database_url() -> str:
+    password = os.environ.get("DOLT_APP_PASSWORD")
+    if not password:
+        if not DEBUG:
+            # Never fall back to the development password in production.
+            raise ImproperlyConfigured(
+                "Set DATABASE_URL (or DOLT_APP_PASSWORD for the local Dolt server) when DJANGO_DEBUG is off."
+            )
+        password = DEV_APP_PASSWORD
+    return f"mysql://youlab:{password}@{DOLT_HOST}:{DOLT_PORT}/{os.environ.get('DOLT_DATABASE', 'youlab')}"
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or _default_database_url()
+
+
+def _database(url: str) -> dict:
+    db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if db.get("HOST") == "localhost":
+        # mysqlclient reads "localhost" as the unix socket; Dolt is reached over TCP.
+        db["HOST"] = "127.0.0.1"
+    db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        # Dolt only implements REPEATABLE READ; say so instead of pretending READ COMMITTED.
+        "isolation_level": "repeatable read",
+        "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")),
+    }
+    db["TEST"] = {
+        "CHARSET": "utf8mb4",
+        # Dolt's default collation is utf8mb4_0900_bin, which makes icontains case-sensitive.
+        "COLLATION": "utf8mb4_0900_ai_ci",
+    }
+    return db
+
+
+DATABASES = {"default": _database(DATABASE_URL)}
+
+# Standbys of a Dolt cluster (docs/deploy.md): comma separated URLs. Agent API and admin GETs read
+# from one of them; writes, reads inside a transaction and every read after a write in the same
+# request go to the primary (youlab.routing). Empty: everything goes to DATABASE_URL.
+DATABASE_REPLICA_URLS = [u.strip() for u in os.environ.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()]
+for _n, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _replica = _database(_url)
+    _replica["TEST"]["MIRROR"] = "default"
+    DATABASES[f"replica_{_n}"] = _replica
+DATABASE_ROUTERS = ["youlab.routing.PrimaryReplicaRouter"] if DATABASE_REPLICA_URLS else []
+
+# --- Cache: one Redis for every app server (CACHE_URL), else this process's memory -------------
+# It holds the API rate limits (DRF throttles) and the verified-key cache (youlab.api.auth), and
+# with Redis the sessions' read cache. Without CACHE_URL each process keeps its own (development).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "youlab"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+    # Sessions stay in the database (they survive a Redis restart); reads come from the cache.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -122,7 +176,29 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# `make serve` runs collectstatic: gzip/brotli copies and content-hashed names (cache-busting),
+# served by WhiteNoise with far-future cache headers. Development serves the sources directly.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+
+# --- HTTPS behind a TLS-terminating proxy (DJANGO_HTTPS=1) -----------------------------------
+# The proxy must set X-Forwarded-Proto (and strip any the client sent).
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 LOGIN_URL = "admin:login"
 
@@ -153,9 +229,13 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-# Seconds a verified agent API key is remembered per process (youlab.api.auth); 0 = check the
-# database on every request. A key revoked in another process stops working within this time.
-YOULAB_API_KEY_CACHE_SECONDS = float(os.environ.get("YOULAB_API_KEY_CACHE_SECONDS", "10"))
+# Seconds a verified agent API key is remembered in the cache (youlab.api.auth); 0 = check the
+# database on every request; capped at 60. Revoking a key clears it from the cache at once: on
+# every app server with CACHE_URL, else only in the revoking process (others within this time).
+API_KEY_CACHE_MAX_SECONDS = 60
+YOULAB_API_KEY_CACHE_SECONDS = min(
+    max(float(os.environ.get("YOULAB_API_KEY_CACHE_SECONDS", "10")), 0.0), API_KEY_CACHE_MAX_SECONDS
+)
 
 # Pending proposals one agent key may have on one block (409 too_many_open_proposals beyond);
 # 0 = no cap.
@@ -185,9 +265,20 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Errors go to stderr; `DJANGO_LOG_FORMAT=json` (what `make serve` sets) writes one JSON object
+# per line with secrets (API keys, passwords in URLs, Fernet keys) masked (youlab.logs).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "youlab.logs.JsonFormatter"},
+        "text": {"()": "youlab.logs.RedactingFormatter", "format": "%(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("DJANGO_LOG_FORMAT") == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
 }

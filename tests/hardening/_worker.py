@@ -41,7 +41,7 @@ def say(*parts) -> None:
 def setup_approvals(n: int) -> None:
     user_model = get_user_model()
     for name in ("rita", "sam", "lee", "kim"):
-        user_model.objects.create_user(name, email=f"{name}@example.org", is_staff=True)
+        user_model.objects.get_or_create(username=name, defaults={"email": f"{name}@example.org", "is_staff": True})
     for i in range(n):
         block = block_services.create_block(owner_id=f"learner-{i:03d}", label="student",
                                             content=f"# Student {i}\nGoal: write about the bakery\n",

@@ -1,10 +1,12 @@
 """Who is calling the API: an agent (API key) or a staff member (session)."""
 
 import hashlib
-import threading
-import time
+import hmac
+import logging
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework import authentication, exceptions, throttling
@@ -13,18 +15,24 @@ from rest_framework_api_key.permissions import KeyParser
 from youlab.keys import note_key_use
 from youlab.models import AgentKey
 
-# Verified keys are remembered in-process for a few seconds (YOULAB_API_KEY_CACHE_SECONDS): the
-# key lookup was a quarter of an API read's time (bench/api_reads.py). Only successful checks
-# are cached, by a hash of the whole key (never the key itself); a key saved or deleted in this
-# process (revocation, expiry change) is forgotten at once, one changed elsewhere (another
-# worker, `create_agent_key --revoke`) within the TTL. 0 turns the cache off.
-_verified: dict[bytes, tuple[float, AgentKey]] = {}
-_verified_lock = threading.Lock()
-_VERIFIED_MAX = 10_000
+# Verified keys are remembered in the cache for a few seconds (YOULAB_API_KEY_CACHE_SECONDS, at
+# most 60): the key lookup was a quarter of an API read's time (bench/api_reads.py). The cache is
+# Django's default cache: with CACHE_URL one Redis shared by every worker and app server, else
+# this process's memory. An entry is stored under the key's public prefix and holds a SHA-256 of
+# the whole key (never the key itself), so only the exact key hits it, and a key saved or deleted
+# (revocation, expiry change: the command, the admin, any worker) is dropped from the cache at
+# once, which with Redis means on every worker. Only successful checks are cached; a cache that
+# does not answer falls back to the database.
+logger = logging.getLogger(__name__)
+_CACHE_PREFIX = "apikey:v1:"
 
 
 def _key_cache_ttl() -> float:
-    return float(getattr(settings, "YOULAB_API_KEY_CACHE_SECONDS", 0))
+    return min(float(getattr(settings, "YOULAB_API_KEY_CACHE_SECONDS", 0)), 60.0)
+
+
+def _cache_key(prefix: str) -> str:
+    return _CACHE_PREFIX + hashlib.sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verified_api_key(key: str) -> AgentKey:
@@ -32,24 +40,38 @@ def verified_api_key(key: str) -> AgentKey:
     ttl = _key_cache_ttl()
     if ttl <= 0:
         return AgentKey.objects.get_from_key(key)
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-    now = time.monotonic()
-    hit = _verified.get(digest)
-    if hit is not None and hit[0] > now:
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    cache_key = _cache_key(key.partition(".")[0])
+    try:
+        hit = cache.get(cache_key)
+    except Exception:
+        logger.warning("key cache unavailable; checking the key in the database", exc_info=True)
+        return AgentKey.objects.get_from_key(key)
+    if hit is not None and hmac.compare_digest(hit[0], digest):
         return hit[1]
     api_key = AgentKey.objects.get_from_key(key)
-    with _verified_lock:
-        if len(_verified) >= _VERIFIED_MAX:
-            _verified.clear()
-        _verified[digest] = (now + ttl, api_key)
+    try:
+        cache.set(cache_key, (digest, api_key), ttl)
+    except Exception:
+        logger.warning("key cache unavailable; not caching the key", exc_info=True)
     return api_key
 
 
 @receiver(post_save, sender=AgentKey)
 @receiver(post_delete, sender=AgentKey)
-def _forget_verified_keys(**kwargs):
-    with _verified_lock:
-        _verified.clear()
+def _forget_verified_keys(instance, **kwargs):
+    cache_key = _cache_key(instance.prefix)
+
+    def forget():
+        try:
+            cache.delete(cache_key)
+        except Exception:
+            logger.error("could not clear a changed API key from the cache", exc_info=True)
+
+    forget()
+    # And once more after the transaction commits: a worker that read the old row in between
+    # could have cached it again.
+    transaction.on_commit(forget)
 
 
 class Agent:
@@ -138,3 +160,12 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
 
     def get_rate(self):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
+
+    def allow_request(self, request, view):
+        # The limit lives in the shared cache (CACHE_URL). If that does not answer, serve the
+        # request rather than fail it: an outage of the cache must not become one of the API.
+        try:
+            return super().allow_request(request, view)
+        except Exception:
+            logger.warning("rate-limit cache unavailable; request not counted", exc_info=True)
+            return True

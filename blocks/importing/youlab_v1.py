@@ -649,16 +649,16 @@ class _LearnerReader:
                 continue
             if mode in (_LINK_MODE, _GITLINK_MODE):
                 what = "a symbolic link" if mode == _LINK_MODE else "a submodule"
-                self._report("version", f"{rel}@{commit.sha[:12]}",
+                self._report("file", f"{rel}@{commit.sha[:12]}",
                              f"{what} in this commit (mode {mode}); not followed, not a version")
                 continue
             if isinstance(blob, _Oversized):
-                self._report("version", f"{rel}@{commit.sha[:12]}",
+                self._report("file", f"{rel}@{commit.sha[:12]}",
                              f"{format_size(blob.size)}, over the file limit of "
                              f"{format_size(self.limits.max_file_bytes)} (--max-file-size); "
                              "not imported")
                 continue
-            self._spend(len(blob), f"{rel} at {commit.sha[:12]}")
+            # (its bytes were counted with the whole history by GitSandbox.verify)
             versions.append(_FileVersion(commit, self._decode(blob, f"{rel}@{commit.sha[:12]}")))
         return versions
 

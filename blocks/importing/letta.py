@@ -883,8 +883,9 @@ class _LettaHttp:
             with self.opener.open(req, timeout=self.timeout) as resp:
                 body = self._read(resp, url)
         except _RedirectRefused as exc:
-            raise _HttpError(url, exc.code, f"redirect to another server ({redact_url(exc.target)}) "
-                             "refused: only the server given is contacted") from None
+            target = redact_url(exc.target)
+            raise _HttpError(url, exc.code, f"redirect to another server ({target}) refused: "
+                             "only the server given is contacted") from None
         except urlerror.HTTPError as exc:
             raise _HttpError(url, exc.code, exc.read(300).decode("utf-8", "replace")) from exc
         except (urlerror.URLError, OSError) as exc:

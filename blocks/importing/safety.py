@@ -18,6 +18,7 @@ refused and why; the readers report it as one skipped item and go on.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -38,7 +39,7 @@ MAX_YAML_NODES = 100_000
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on what one import reads. Defaults fit real v1/Letta data with room (docs/imports.md)."""
+    """Caps on what one import reads; the defaults fit real v1/Letta data with room to spare."""
 
     # v1: one block file, blob in history, pending diff or git metadata object. v1's largest
     # real blocks are ~290 KB.
@@ -69,8 +70,16 @@ def format_size(n: int) -> str:
 _SIZE = re.compile(r"\s*(\d+)\s*([kmg]?)(?:i?b)?\s*", re.IGNORECASE)
 
 
+def size_argument(text: str) -> int:
+    """``parse_size`` for an argparse ``type=``: a bad size is a usage error."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_size(text: str) -> int:
-    """``"2M"``, ``"512MiB"``, ``"300k"``, ``"1048576"`` -> bytes (binary units). ValueError else."""
+    """``"2M"``, ``"512MiB"``, ``"300k"``, ``"1048576"`` -> bytes (binary units), or ValueError."""
     match = _SIZE.fullmatch(text)
     if not match:
         raise ValueError(f"{text!r} is not a size (e.g. 1048576, 300K, 2M, 1G)")
@@ -166,21 +175,6 @@ def read_file_inside(base: Path, rel: str, max_bytes: int) -> bytes | None:
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def lstat_inside(base: Path, rel: str) -> os.stat_result | None:
-    """lstat of ``base/rel`` without following links on the way (None: no such entry)."""
-    parts = _parts(rel)
-    try:
-        parent = open_dir_inside(base, "/".join(parts[:-1]))
-    except FileNotFoundError:
-        return None
-    try:
-        return os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-    finally:
-        os.close(parent)
 
 
 # --------------------------------------------------------------------------- JSON / YAML

@@ -397,7 +397,9 @@ class _Git:
             commits.append(_Commit(sha, committed, authored, message))
         return commits
 
-    def blobs(self, specs: list[tuple[str, str]], max_bytes: int) -> list[bytes | _Oversized | None]:
+    def blobs(
+        self, specs: list[tuple[str, str]], max_bytes: int
+    ) -> list[bytes | _Oversized | None]:
         """The file at each (commit, path): None where the path does not exist there, and
         ``_Oversized`` for a blob over max_bytes (its size is asked first; it is never read)."""
         result: list[bytes | _Oversized | None] = [None] * len(specs)

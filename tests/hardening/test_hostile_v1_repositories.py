@@ -122,7 +122,8 @@ def stored_texts() -> list[str]:
         texts += [block.content, json.dumps(block.metadata)]
     texts += list(HistoricalBlock.objects.values_list("content", flat=True))
     for diff in PendingDiff.objects.all():
-        texts += [json.dumps(diff.arguments), diff.proposed_content or "", json.dumps(diff.metadata)]
+        texts += [json.dumps(diff.arguments), diff.proposed_content or "",
+                  json.dumps(diff.metadata)]
     return texts
 
 

@@ -6,7 +6,6 @@ importer core (blocks.importing.core) through BaseImportCommand, which owns ever
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from django.core.management.base import CommandError
 from blocks.importing import letta
 from blocks.importing.command import BaseImportCommand
 from blocks.importing.records import ImportRecord
-from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, parse_size
+from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
 
 TOKEN_ENV = "LETTA_API_TOKEN"
 
@@ -97,7 +96,7 @@ class Command(BaseImportCommand):
             help="An Agent File (.af); repeat for several files.",
         )
         parser.add_argument(
-            "--max-response-size", metavar="SIZE", type=_size,
+            "--max-response-size", metavar="SIZE", type=size_argument,
             default=DEFAULT_LIMITS.max_response_bytes,
             help="Largest REST response or Agent File read (default "
                  f"{format_size(DEFAULT_LIMITS.max_response_bytes)}; e.g. 64M, 1G). Larger ones "
@@ -146,10 +145,3 @@ class Command(BaseImportCommand):
             names = ", ".join(Path(p).name for p in options["agent_files"])
             parts.append(f"{letta.SOURCE_AGENT_FILE} ({names})")
         return " + ".join(parts) or self.source_name
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None

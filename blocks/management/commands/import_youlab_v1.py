@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 from blocks.importing import youlab_v1
 from blocks.importing.command import BaseImportCommand
 from blocks.importing.records import ImportRecord
-from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, parse_size
+from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
 
 HELP = """\
 Import a YouLab v1 data root (one git repository per learner) into YouLab.
@@ -74,7 +74,8 @@ class Command(BaseImportCommand):
                  "(default UTC; e.g. Asia/Bangkok).",
         )
         parser.add_argument(
-            "--max-file-size", metavar="SIZE", type=_size, default=DEFAULT_LIMITS.max_file_bytes,
+            "--max-file-size", metavar="SIZE", type=size_argument,
+            default=DEFAULT_LIMITS.max_file_bytes,
             help="Largest block file, pending diff or version read (default "
                  f"{format_size(DEFAULT_LIMITS.max_file_bytes)}; e.g. 300K, 4M). Larger ones are "
                  "reported and skipped.",
@@ -86,7 +87,7 @@ class Command(BaseImportCommand):
                  "reported and skipped.",
         )
         parser.add_argument(
-            "--max-learner-size", metavar="SIZE", type=_size,
+            "--max-learner-size", metavar="SIZE", type=size_argument,
             default=DEFAULT_LIMITS.max_learner_bytes,
             help="Most bytes per learner: the uncompressed git history plus the files read "
                  f"(default {format_size(DEFAULT_LIMITS.max_learner_bytes)}). A learner over it "
@@ -116,13 +117,6 @@ class Command(BaseImportCommand):
 
     def describe_source(self, options: dict) -> str:
         return f"{youlab_v1.SOURCE} ({options['path']})"
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count(text: str) -> int:

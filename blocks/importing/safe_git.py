@@ -295,10 +295,17 @@ def _sandbox_env(private: Path) -> dict[str, str]:
 
 
 class GitSandbox:
-    """A private GIT_DIR for reading one learner's repository; use as a context manager."""
+    """A private GIT_DIR for reading one learner's repository; use as a context manager.
 
-    def __init__(self, worktree: Path):
-        self.private = Path(tempfile.mkdtemp(prefix="youlab-v1-git-"))
+    ``workspace``: an empty folder of ours to build the GIT_DIR in, reused learner after learner
+    (it is rebuilt each time and left for its owner to remove); by default a temporary folder
+    made and removed here.
+    """
+
+    def __init__(self, worktree: Path, workspace: Path | None = None):
+        self.owned = workspace is None
+        self.private = Path(tempfile.mkdtemp(prefix="youlab-v1-git-")) if self.owned else workspace
+        self.object_sizes: dict[str, int] = {}
         try:
             self.env = _sandbox_env(self.private)
             self.facts = inspect_git_dir(worktree, self.env, self.private)
@@ -314,12 +321,14 @@ class GitSandbox:
         self.close()
 
     def close(self) -> None:
-        shutil.rmtree(self.private, ignore_errors=True)
+        if self.owned:
+            shutil.rmtree(self.private, ignore_errors=True)
 
     def _build(self) -> None:
         facts = self.facts
-        (self.private / "refs").mkdir()
-        (self.private / "objects" / "info").mkdir(parents=True)
+        (self.private / "shallow").unlink(missing_ok=True)  # a reused workspace: the last learner's
+        (self.private / "refs").mkdir(exist_ok=True)
+        (self.private / "objects" / "info").mkdir(parents=True, exist_ok=True)
         (self.private / "objects" / "info" / "alternates").write_text(
             f"{facts.git_dir / 'objects'}\n", encoding="utf-8"
         )
@@ -345,7 +354,8 @@ class GitSandbox:
         return proc.stdout
 
     def verify(self, *, max_object_bytes: int, max_total_bytes: int) -> int:
-        """Every object reachable from HEAD is present and within the caps; returns their size.
+        """Every object reachable from HEAD is present and within the caps; returns their size
+        (each object's size is kept in ``object_sizes``).
 
         A missing object refuses the repository (git would have tried a promisor, a lazy fetch
         or an alternate for it); so does a commit or tree over ``max_object_bytes`` and a history
@@ -361,14 +371,15 @@ class GitSandbox:
             raise RepositoryRefused(
                 f"objects are missing from its object store ({missing[0]}{more}); not read"
             )
-        out = self("cat-file", "--batch-check=%(objecttype) %(objectsize)",
+        out = self("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
                    stdin=b"\n".join(listed) + b"\n")
         total = 0
         for line in out.splitlines():
-            kind, _, size_text = line.partition(b" ")
-            if not size_text.isdigit():
+            parts = line.split(b" ")
+            if len(parts) != 3 or not parts[2].isdigit():
                 raise RepositoryRefused(f"object unreadable: {line.decode('utf-8', 'replace')}")
-            size = int(size_text)
+            object_id, kind, size = parts[0].decode(), parts[1], int(parts[2])
+            self.object_sizes[object_id] = size
             total += size
             if kind != b"blob" and size > max_object_bytes:
                 raise RepositoryRefused(

@@ -43,13 +43,13 @@ Mapping decisions (each one is also tested):
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import math
 import os
 import re
 import shutil
 import stat
+import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -131,6 +131,13 @@ def read_data_root(
     else:
         entries = sorted(root.iterdir(), key=lambda p: p.name)
 
+    with tempfile.TemporaryDirectory(prefix="youlab-v1-git-") as workspace:
+        yield from _read_learners(entries, tz, limits, Path(workspace))
+
+
+def _read_learners(
+    entries: list[Path], tz: tzinfo, limits: Limits, workspace: Path
+) -> Iterator[ImportRecord]:
     for entry in entries:
         mode = entry.lstat().st_mode
         if stat.S_ISLNK(mode):  # another folder, maybe outside the data root
@@ -140,7 +147,7 @@ def read_data_root(
         elif not os.path.lexists(entry / ".git"):
             yield SkippedRecord("learner", entry.name, "folder has no .git; v1 ignored it", SOURCE)
         else:
-            yield from _LearnerReader(entry, tz, limits).read()
+            yield from _LearnerReader(entry, tz, limits, workspace).read()
 
 
 # --------------------------------------------------------------------------- format helpers
@@ -330,11 +337,13 @@ class _Commit:
 # Tree entry modes that are not a file's content: a symbolic link (its blob is the link's target
 # path, which is never followed) and a submodule commit.
 _LINK_MODE, _GITLINK_MODE, _DELETED_MODE = "120000", "160000", "000000"
+_FILE_MODES = ("100644", "100755")
 
 
 @dataclass(frozen=True)
-class _Oversized:
-    size: int
+class _TreeEntry:
+    mode: str
+    object_id: str
 
 
 class _Git:
@@ -350,15 +359,15 @@ class _Git:
         shas = self("rev-list", "--reverse", "--topo-order", "HEAD").decode().split()
         return {sha: i for i, sha in enumerate(shas)}
 
-    def paths_in_history(self, *dirs: str) -> dict[str, dict[str, str]]:
-        """path -> {commit: the path's tree mode after that commit} for every change under dirs.
+    def paths_in_history(self, *dirs: str) -> dict[str, dict[str, _TreeEntry]]:
+        """path -> {commit: the path's tree entry after that commit} for every change in dirs.
 
         ``git log --raw -z`` gives per commit ``\\x01<sha>`` then, per changed path, a
-        ``:<old mode> <new mode> <old> <new> <status>`` field followed by the path field.
+        ``:<old mode> <new mode> <old id> <new id> <status>`` field followed by the path field.
         """
         out = self("log", "-z", "--raw", "--no-abbrev", "--no-renames", "--no-ext-diff",
                    "--no-textconv", "--format=%x01%H", "HEAD", "--", *dirs)
-        paths: dict[str, dict[str, str]] = {}
+        paths: dict[str, dict[str, _TreeEntry]] = {}
         fields = iter(out.split(b"\0"))
         commit = ""
         for field in fields:
@@ -366,19 +375,20 @@ class _Git:
             if field.startswith(b"\x01"):
                 commit = field[1:].decode("ascii", "replace")
             elif field.startswith(b":"):
-                new_mode = field[1:].split(b" ")[1].decode("ascii", "replace")
+                _, new_mode, _, new_id = field[1:].decode("ascii", "replace").split(" ")[:4]
                 path = _fsdecode(next(fields, b""))
-                paths.setdefault(path, {})[commit] = new_mode
+                paths.setdefault(path, {})[commit] = _TreeEntry(new_mode, new_id)
         return paths
 
-    def mode_at(self, commit: str, path: str) -> str | None:
-        """The tree mode of path at commit (for commits --raw does not describe, e.g. merges)."""
+    def entry_at(self, commit: str, path: str) -> _TreeEntry:
+        """The tree entry of path at commit (for commits --raw does not describe, e.g. merges)."""
         out = self("ls-tree", "-z", "--full-tree", commit, "--", path)
         for entry in out.split(b"\0"):
             meta, _, name = entry.partition(b"\t")
             if meta and _fsdecode(name) == path:
-                return meta.split(b" ")[0].decode("ascii", "replace")
-        return None
+                mode, _, object_id = meta.decode("ascii", "replace").split(" ")[:3]
+                return _TreeEntry(mode, object_id)
+        return _TreeEntry(_DELETED_MODE, "")
 
     def commits_touching(self, path: str) -> list[_Commit]:
         out = self(
@@ -397,44 +407,22 @@ class _Git:
             commits.append(_Commit(sha, committed, authored, message))
         return commits
 
-    def blobs(
-        self, specs: list[tuple[str, str]], max_bytes: int
-    ) -> list[bytes | _Oversized | None]:
-        """The file at each (commit, path): None where the path does not exist there, and
-        ``_Oversized`` for a blob over max_bytes (its size is asked first; it is never read)."""
-        result: list[bytes | _Oversized | None] = [None] * len(specs)
-        batch = [i for i, (_, path) in enumerate(specs) if "\n" not in path]
-        names = {i: _fsencode(f"{specs[i][0]}:{specs[i][1]}") for i in range(len(specs))}
-        wanted = []
-        if batch:
-            out = self("cat-file", "--batch-check", stdin=b"".join(names[i] + b"\n" for i in batch))
-            for i, line in zip(batch, out.split(b"\n"), strict=False):
-                header = line.split(b" ")
-                if len(header) != 3 or header[1] != b"blob":
-                    continue  # missing there (or not a file): stays None
-                if int(header[2]) > max_bytes:
-                    result[i] = _Oversized(int(header[2]))
-                else:
-                    wanted.append(i)
-        if wanted:
-            out = self("cat-file", "--batch", stdin=b"".join(names[i] + b"\n" for i in wanted))
-            pos = 0
-            for i in wanted:
-                end = out.index(b"\n", pos)
-                header = out[pos:end].split(b" ")
-                pos = end + 1
-                if header[-1] in (b"missing", b"ambiguous") or len(header) != 3:
-                    continue
-                size = int(header[2])
-                if header[1] == b"blob":
-                    result[i] = out[pos : pos + size]
-                pos += size + 1
-        for i in set(range(len(specs))) - set(batch):  # a newline in a path breaks --batch lines
-            with contextlib.suppress(GitError):  # missing there: stays None
-                size = int(self("cat-file", "-s", names[i].decode("utf-8", "surrogateescape")))
-                result[i] = _Oversized(size) if size > max_bytes else self(
-                    "cat-file", "blob", names[i].decode("utf-8", "surrogateescape"))
-        return result
+    def blobs(self, object_ids: list[str]) -> dict[str, bytes]:
+        """Blobs by object id, in one ``cat-file --batch``."""
+        if not object_ids:
+            return {}
+        out = self("cat-file", "--batch", stdin="".join(f"{o}\n" for o in object_ids).encode())
+        found, pos = {}, 0
+        for object_id in object_ids:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) != 3:  # "<id> missing": verify() refused such repositories already
+                raise GitError(f"object {object_id} cannot be read")
+            size = int(header[2])
+            found[object_id] = out[pos : pos + size]
+            pos += size + 1
+        return found
 
 
 def _why(exc: Exception) -> str:
@@ -472,15 +460,18 @@ class _BadDiff(Exception):
 
 
 class _LearnerReader:
-    def __init__(self, repo: Path, tz: tzinfo, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, repo: Path, tz: tzinfo, limits: Limits = DEFAULT_LIMITS,
+                 workspace: Path | None = None):
         self.repo = repo
+        self.workspace = workspace
         self.user_id = repo.name
         self.tz = tz
         self.limits = limits
         self.budget = limits.max_learner_bytes  # bytes this learner may still have read
         self.files_seen = 0
         self.git: _Git
-        self.history_modes: dict[str, dict[str, str]] = {}
+        self.history_entries: dict[str, dict[str, _TreeEntry]] = {}
+        self.object_sizes: dict[str, int] = {}
         self.order: dict[str, int] = {}
         self.notes: list[SkippedRecord] = []
 
@@ -496,7 +487,7 @@ class _LearnerReader:
 
     def read(self) -> list[ImportRecord]:
         try:
-            with GitSandbox(self.repo) as sandbox:
+            with GitSandbox(self.repo, self.workspace) as sandbox:
                 self.git = _Git(sandbox)
                 return self._read(sandbox)
         except Exception as exc:  # one bad learner is reported, never the end of the run
@@ -507,6 +498,7 @@ class _LearnerReader:
         head, limits = sandbox.facts.head, self.limits
         self._spend(sandbox.verify(max_object_bytes=limits.max_file_bytes,
                                    max_total_bytes=limits.max_learner_bytes), "its history")
+        self.object_sizes = sandbox.object_sizes
         self.order = self.git.commit_order() if head else {}
         learner = LearnerRecord(
             user_id=self.user_id,
@@ -604,8 +596,8 @@ class _LearnerReader:
         return found
 
     def _read_blocks(self, head: str | None) -> list[BlockRecord]:
-        self.history_modes = self.git.paths_in_history(MD_DIR, TOML_DIR) if head else {}
-        history = set(self.history_modes)
+        self.history_entries = self.git.paths_in_history(MD_DIR, TOML_DIR) if head else {}
+        history = set(self.history_entries)
         md = self._block_files(MD_DIR, ".md", history)
         toml = self._block_files(TOML_DIR, ".toml", history)
         blocks = []
@@ -640,29 +632,33 @@ class _LearnerReader:
         if not head:
             return []
         commits = self.git.commits_touching(rel)
-        modes = self.history_modes.get(rel, {})
-        blobs = self.git.blobs([(c.sha, rel) for c in commits], self.limits.max_file_bytes)
-        versions = []
-        for commit, blob in zip(commits, blobs, strict=True):
-            mode = modes.get(commit.sha) or self.git.mode_at(commit.sha, rel) or _DELETED_MODE
-            if blob is None or mode == _DELETED_MODE:
+        known = self.history_entries.get(rel, {})
+        entries = [known.get(c.sha) or self.git.entry_at(c.sha, rel) for c in commits]
+        wanted = []
+        for commit, entry in zip(commits, entries, strict=True):
+            where = f"{rel}@{commit.sha[:12]}"
+            if entry.mode in (_LINK_MODE, _GITLINK_MODE):
+                what = "a symbolic link" if entry.mode == _LINK_MODE else "a submodule"
+                self._report("file", where, f"{what} in this commit (mode {entry.mode}); "
+                             "not followed, not a version")
+            elif entry.mode not in _FILE_MODES:
                 # the commit deleted the file; v1 never did, but a person could
                 self._report("note", rel, f"deleted in commit {commit.sha}; not a version")
-                continue
-            if mode in (_LINK_MODE, _GITLINK_MODE):
-                what = "a symbolic link" if mode == _LINK_MODE else "a submodule"
-                self._report("file", f"{rel}@{commit.sha[:12]}",
-                             f"{what} in this commit (mode {mode}); not followed, not a version")
-                continue
-            if isinstance(blob, _Oversized):
-                self._report("file", f"{rel}@{commit.sha[:12]}",
-                             f"{format_size(blob.size)}, over the file limit of "
+            elif self.object_sizes.get(entry.object_id, 0) > self.limits.max_file_bytes:
+                size = self.object_sizes[entry.object_id]
+                self._report("file", where,
+                             f"{format_size(size)}, over the file limit of "
                              f"{format_size(self.limits.max_file_bytes)} (--max-file-size); "
                              "not imported")
-                continue
-            # (its bytes were counted with the whole history by GitSandbox.verify)
-            versions.append(_FileVersion(commit, self._decode(blob, f"{rel}@{commit.sha[:12]}")))
-        return versions
+            else:
+                wanted.append(entry.object_id)
+        # (their bytes were counted with the whole history by GitSandbox.verify)
+        blobs = self.git.blobs(sorted(set(wanted)))
+        return [
+            _FileVersion(commit, self._decode(blobs[entry.object_id], f"{rel}@{commit.sha[:12]}"))
+            for commit, entry in zip(commits, entries, strict=True)
+            if entry.object_id in blobs and entry.mode in _FILE_MODES
+        ]
 
     def _decode(self, raw: bytes, where: str) -> str:
         try:

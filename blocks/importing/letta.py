@@ -36,9 +36,13 @@ Mapping rules:
   has: e.g. the background agent's inline persona, an earlier version after a database import,
   is not re-applied as current by that agent's Agent File.
 
-``SkippedRecord.kind`` is ``"agent"``, ``"block"``, ``"file"``, ``"row"`` or ``"table"`` for
-things not imported, and ``"note"`` for things imported that a person should know about (a
+``SkippedRecord.kind`` is ``"agent"``, ``"block"``, ``"file"``, ``"row"``, ``"table"`` or
+``"request"`` (a REST answer refused: a redirect to another server, too big, nested too deeply)
+for things not imported, and ``"note"`` for things imported that a person should know about (a
 merged block, a dropped field value, a REST blind spot).
+
+Sources are untrusted data (design.md §7, ``safety.py``): the REST token goes to the server
+given only, and responses, Agent Files and JSON values are bounded in size and nesting depth.
 
 Readers take ``user_id`` to keep one learner: their blocks, the shared blocks their agents use,
 reports about them, and reports about the source as a whole.
@@ -885,7 +889,7 @@ class _LettaHttp:
         except _RedirectRefused as exc:
             target = redact_url(exc.target)
             raise _HttpError(url, exc.code, f"redirect to another server ({target}) refused: "
-                             "only the server given is contacted") from None
+                             "only the server given is contacted", refused=True) from None
         except urlerror.HTTPError as exc:
             raise _HttpError(url, exc.code, exc.read(300).decode("utf-8", "replace")) from exc
         except (urlerror.URLError, OSError) as exc:
@@ -893,7 +897,7 @@ class _LettaHttp:
         try:
             return loads_json(body, what="response")
         except SourceLimitExceeded as exc:
-            raise _HttpError(url, 200, str(exc)) from None
+            raise _HttpError(url, 200, str(exc), refused=True) from None
         except ValueError as exc:
             raise _HttpError(url, 200, f"response is not JSON ({exc})") from exc
 
@@ -902,17 +906,20 @@ class _LettaHttp:
         too_big = (f"response over the limit of {format_size(self.max_bytes)} "
                    "(--max-response-size); not read")
         if declared and declared.strip().isdigit() and int(declared) > self.max_bytes:
-            raise _HttpError(url, resp.status, too_big)
+            raise _HttpError(url, resp.status, too_big, refused=True)
         body = resp.read(self.max_bytes + 1)
         if len(body) > self.max_bytes:
-            raise _HttpError(url, resp.status, too_big)
+            raise _HttpError(url, resp.status, too_big, refused=True)
         return body
 
 
 class _HttpError(Exception):
-    def __init__(self, url: str, status: int, detail: str):
+    def __init__(self, url: str, status: int, detail: str, *, refused: bool = False):
         super().__init__(f"GET {url} → {status}: {detail}")
         self.status = status
+        # Refused by us (redirect elsewhere, too big, too deep): a skipped item in the summary,
+        # where a server's own error is a note.
+        self.report_kind = "request" if refused else "note"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -954,7 +961,8 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
             value = http.get(path)
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         except _HttpError as exc:
-            snap.report("note", path, f"count not available ({exc}); completeness not checked")
+            snap.report(exc.report_kind, path,
+                        f"count not available ({exc}); completeness not checked")
             return None
 
     # Agents, page by page (cursor = last id; agent pagination is consistent in both versions).
@@ -1002,7 +1010,7 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
         try:
             attached = http.get(f"/v1/blocks/{urlparse.quote(block_id)}/agents", probe_params)
         except _HttpError as exc:  # the route itself is unusable: do not try every block
-            snap.report("note", f"block {block_id}", f"cannot list its agents ({exc})")
+            snap.report(exc.report_kind, f"block {block_id}", f"cannot list its agents ({exc})")
             break
         for item in attached if isinstance(attached, list) else []:
             _add_api_agent(snap, item)
@@ -1076,7 +1084,7 @@ def _load_api_identities(http: _LettaHttp, snap: LettaSnapshot, page_size: int) 
         try:
             page = http.get("/v1/identities/", params)
         except _HttpError as exc:
-            snap.report("note", "identities", f"identities not read ({exc})")
+            snap.report(exc.report_kind, "identities", f"identities not read ({exc})")
             return
         if not isinstance(page, list):
             return

@@ -166,7 +166,8 @@ def import_letta(*args: str, tmp_path: Path) -> tuple[dict, str]:
 
 
 def reported(report: dict, key: str) -> list[str]:
-    return [i["reason"] for i in report["items"] if i["key"] == key]
+    """Reasons of the skipped items with this key (a refusal is skipped, never just a note)."""
+    return [i["reason"] for i in report["items"] if i["key"] == key and i["action"] == "skipped"]
 
 
 def assert_letta_imported() -> None:
@@ -194,6 +195,7 @@ def test_a_redirect_to_another_host_is_refused_reported_and_the_rest_imports(
     assert attacker.requests == []  # never contacted, so the token cannot have reached it
     [reason] = reported(report, key)
     assert f"redirect to another server ({attacker.url}/steal) refused" in reason
+    assert "redirect to another server" in out  # the summary's skipped reasons
     assert letta.tokens_seen() == {f"Bearer {TOKEN}"}
     assert_letta_imported()
 

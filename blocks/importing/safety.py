@@ -31,7 +31,7 @@ from typing import Any
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 # Letta's own documents nest about 10 levels (tool JSON schemas the deepest); 64 leaves room for
-# any real one and keeps what is stored well inside MySQL/Dolt's JSON depth limit of 100.
+# any real one and keeps what is stored under MySQL's JSON depth limit of 100 (Dolt: unmeasured).
 MAX_JSON_DEPTH = 64
 # Parsed YAML frontmatter: nodes visited when it is turned into JSON (aliases count each time).
 MAX_YAML_NODES = 100_000

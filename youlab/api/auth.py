@@ -157,3 +157,10 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
 
     def get_rate(self):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
+
+
+def require_staff_permission(request, permission: str) -> None:
+    """Staff act within their Django model permissions, on the API as in the admin (design.md
+    §5); agent keys are governed by their scopes instead."""
+    if not is_agent(request) and not request.user.has_perm(permission):
+        raise exceptions.PermissionDenied(f"your account lacks the {permission} permission")

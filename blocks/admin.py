@@ -12,7 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import BooleanField, F, Func
 from django.db.models.functions import SHA1, Length
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from learners import selectors as learner_selectors
 from youlab import dolt
 from youlab.errors import ServiceError
 from youlab.staff import selectors
@@ -30,7 +31,10 @@ from youlab.staff.adminkit import (
     IndexOrderedChangeList,
     InputFilter,
     OwnerFilter,
+    attach_learner_names,
+    owner_link,
     search_exact_owner,
+    search_learners_by_name,
     text_from_textarea,
     text_search,
 )
@@ -111,7 +115,8 @@ class BlockAdmin(SimpleHistoryAdmin):
     list_display_links = ("label",)
     list_filter = (StateFilter, OwnerFilter, "owner_type", "read_only")
     search_fields = ("label",)
-    search_help_text = "A learner id or shared namespace (exact), or part of a label."
+    search_help_text = ("A learner's name (the start of each word) or id, a shared namespace (exact), "
+                        "or part of a label.")
     # Only orders an index serves: the default (owner_type, owner_id, label) and updated_at.
     sortable_by = ("updated_at",)
     list_per_page = 50
@@ -160,9 +165,14 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         owned = search_exact_owner(queryset, Block, search_term)
+        if owned is None:
+            owned = search_learners_by_name(queryset, search_term)
         if owned is not None:
             return owned, False
         return text_search(queryset, search_term, binary_fields=("label",)), False
+
+    def annotate_results(self, blocks):
+        attach_learner_names(blocks)
 
     def slim_changelist_queryset(self, queryset):
         return queryset.defer("content", "description", "metadata").annotate(
@@ -171,9 +181,7 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="owner")
     def owner(self, block):
-        if block.owner_type == OwnerType.SHARED:
-            return f"shared:{block.owner_id}"
-        return format_html('<a href="{}">{}</a>', reverse("staff:learner", args=[block.owner_id]), block.owner_id)
+        return owner_link(block.owner_type, block.owner_id, getattr(block, "learner_name", ""))
 
     @admin.display(description="chars")
     def chars(self, block):
@@ -198,11 +206,14 @@ class BlockAdmin(SimpleHistoryAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self._block_links(request, obj))
+            name = context["owner_name"]
+            context["subtitle"] = f"{obj.label} · {name} ({obj.owner_display})" if name else str(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _block_links(self, request, block):
         pk = block.pk
         links = {
+            "owner_name": _owner_name(block),
             "can_write": self.has_write_permission(request, block),
             "edit_url": reverse("admin:blocks_block_edit_content", args=[pk]),
             "compare_url": reverse("admin:blocks_block_compare", args=[pk]),
@@ -431,7 +442,12 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     def history_view(self, request, object_id, extra_context=None):
         obj_id = unquote(object_id)
+        try:
+            block = Block.objects.filter(pk=obj_id).only("owner_type", "owner_id").first()
+        except (ValidationError, ValueError):
+            block = None  # simple-history's view answers the unknown id
         context = {
+            "owner_name": _owner_name(block) if block else "",
             "compare_url": reverse("admin:blocks_block_compare", args=[obj_id]),
             "can_write": self.has_write_permission(request),
             "change_url": reverse("admin:blocks_block_change", args=[obj_id]),
@@ -454,6 +470,13 @@ def _int(value, default):
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _owner_name(block) -> str:
+    """The learner's display name for a learner's block ("" for shared blocks and unnamed learners)."""
+    if block.owner_type != OwnerType.USER:
+        return ""
+    return learner_selectors.labels_for([block.owner_id]).get(block.owner_id, "")
 
 
 def _owner_query(block):

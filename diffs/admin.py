@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from blocks.models import OwnerType
+from learners import selectors as learner_selectors
 from youlab.errors import ServiceError
 from youlab.staff import selectors
 from youlab.staff.adminkit import (
@@ -32,7 +33,10 @@ from youlab.staff.adminkit import (
     IndexOrderedChangeList,
     InputFilter,
     OwnerFilter,
+    attach_learner_names,
+    owner_link,
     search_exact_owner,
+    search_learners_by_name,
     text_from_textarea,
     text_search,
 )
@@ -191,8 +195,9 @@ class PendingDiffAdmin(admin.ModelAdmin):
     list_display_links = ("label_link",)
     list_filter = (StatusFilter, AgeFilter, OwnerFilter, LabelFilter, AgentFilter, "operation")
     search_fields = ("label", "agent_key_name", "agent_id", "reasoning")
-    search_help_text = "A learner id or shared namespace (exact), or part of a label, agent, agent id or reasoning."
-    ordering = ("-created_at",)
+    search_help_text = ("A learner's name (the start of each word) or id, a shared namespace (exact), "
+                        "or part of a label, agent, agent id or reasoning.")
+    ordering = ("created_at",)  # first in, first out: the oldest proposal waits longest
     sortable_by = ("proposed",)
     list_per_page = 50
     list_select_related = False  # related rows are prefetched: a JOIN defeats Dolt's index scan
@@ -222,10 +227,15 @@ class PendingDiffAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         owned = search_exact_owner(queryset, PendingDiff, search_term)
+        if owned is None:
+            owned = search_learners_by_name(queryset, search_term)
         if owned is not None:
             return owned, False
         return text_search(queryset, search_term, fields=("agent_key_name", "agent_id", "reasoning"),
                            binary_fields=("label",)), False
+
+    def annotate_results(self, diffs):
+        attach_learner_names(diffs)
 
     def index_ordering(self, request, ordering):
         """With one status selected, order by (status, created_at): the index's own order."""
@@ -274,9 +284,7 @@ class PendingDiffAdmin(admin.ModelAdmin):
 
     @admin.display(description="learner")
     def learner(self, diff):
-        if diff.owner_type == OwnerType.SHARED:
-            return f"shared:{diff.owner_id}"
-        return format_html('<a href="{}">{}</a>', reverse("staff:learner", args=[diff.owner_id]), diff.owner_id)
+        return owner_link(diff.owner_type, diff.owner_id, getattr(diff, "learner_name", ""))
 
     @admin.display(description="agent")
     def agent(self, diff):
@@ -320,9 +328,14 @@ class PendingDiffAdmin(admin.ModelAdmin):
             response = self._decide(request, diff, action, preview, forms_)
             if response is not None:
                 return response
+        learner_name = ""
+        if diff.owner_type == OwnerType.USER:
+            learner_name = learner_selectors.labels_for([diff.owner_id]).get(diff.owner_id, "")
+        owner = _owner_display(diff.owner_type, diff.owner_id)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Review: {diff.label} of {_owner_display(diff.owner_type, diff.owner_id)}",
+            "title": f"Review: {diff.label} of {f'{learner_name} ({owner})' if learner_name else owner}",
+            "learner_name": learner_name,
             "subtitle": None,
             "opts": self.opts,
             "app_label": self.opts.app_label,

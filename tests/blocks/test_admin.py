@@ -8,6 +8,7 @@ from django.urls import reverse
 from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs import services
+from learners import services as learner_services
 from tests.diffs.factories import propose
 from tests.factories import make_block
 
@@ -54,6 +55,19 @@ def with_versions(block, staff_user, n):
 
 
 # --- the list ----------------------------------------------------------------------------------
+
+
+def test_block_list_and_pages_show_the_learners_name_and_search_finds_it(client, block):
+    other = make_block(owner_id="u-42", label="student", content="x")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+
+    page = client.get(BLOCKS).content.decode()
+    assert "Maya Thompson</a> <small class=\"quiet\">maya</small>" in page
+    assert listed(client.get(BLOCKS, {"q": "thompson"})) == {block.pk}
+    assert listed(client.get(BLOCKS, {"q": "u-42"})) == {other.pk}
+    for name in ("change", "history", "compare", "edit_content"):
+        crumbs = client.get(url(name, block)).content.decode().split('<div class="breadcrumbs">')[1].split("</div>")[0]
+        assert "student · Maya Thompson (maya)" in crumbs, name
 
 
 def test_list_shows_live_blocks_and_deleted_ones_behind_a_filter(client, block, staff_user):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from blocks.models import Block, HistoricalBlock
 from diffs import services
 from diffs.models import DiffStatus, PendingDiff
+from learners import services as learner_services
 from tests.diffs.factories import propose
 from tests.factories import make_block
 
@@ -105,6 +106,35 @@ def test_queue_filters_by_label_learner_agent_age_and_search(client, block):
     assert '<input type="hidden" name="label" value="student">' in page
 
 
+def test_queue_lists_the_oldest_pending_proposal_first_and_stays_sortable(client, block):
+    diffs = [propose(block, "append", text=f"fact {i}") for i in range(3)]
+    for age, diff in zip((5, 300, 40), diffs):
+        PendingDiff.objects.filter(pk=diff.pk).update(created_at=timezone.now() - timedelta(days=age))
+    oldest_first = [diffs[1].pk, diffs[2].pk, diffs[0].pk]
+    assert [d.pk for d in client.get(QUEUE).context["cl"].result_list] == oldest_first
+    assert [d.pk for d in client.get(QUEUE, {"o": "-1"}).context["cl"].result_list] == oldest_first[::-1]
+
+
+def test_queue_shows_learners_names_and_finds_them_by_name(client, block):
+    sofia_block = make_block(owner_id="3f6c-sofia", label="student", content=STUDENT)
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="agent:tutor")
+    learner_services.set_learner_profile(user_id="3f6c-sofia", display_name="Sofía Ramírez-Núñez", actor="system")
+    maya_diff = propose(block, "append", text="likes chess", reasoning="mentions Sofía's essay")
+    sofia_diff = propose(sofia_block, "append", text="plays cello")
+
+    page = client.get(QUEUE).content.decode()
+    assert "Maya Thompson" in page and "Sofía Ramírez-Núñez" in page
+    assert f'href="{reverse("staff:learner", args=["maya"])}" class="staff-learner">Maya Thompson</a>' in page
+
+    assert listed(client.get(QUEUE, {"q": "Maya"})) == {maya_diff.pk}
+    assert listed(client.get(QUEUE, {"q": "thomp"})) == {maya_diff.pk}
+    assert listed(client.get(QUEUE, {"q": "sofia"})) == {sofia_diff.pk}  # a name: accents ignored
+    assert listed(client.get(QUEUE, {"q": "ramirez nunez"})) == {sofia_diff.pk}
+    assert listed(client.get(QUEUE, {"q": "3f6c-sofia"})) == {sofia_diff.pk}  # the exact id still works
+    assert listed(client.get(QUEUE, {"q": "chess"})) == set()  # proposed text is not searched
+    assert listed(client.get(QUEUE, {"q": "essay"})) == {maya_diff.pk}  # reasoning still is
+
+
 def test_queue_marks_stale_and_conflict(client, block, staff_user):
     first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
     stale = propose(block, "append", text="likes chess")
@@ -125,16 +155,22 @@ def test_queue_query_count_does_not_grow_with_the_number_of_diffs(
 ):
     def count_queries(params):
         client.get(QUEUE, params)  # warm caches (content types, session) first
-        with django_assert_max_num_queries(14) as captured:
+        # A name search adds one query per word of the query (at most four words are used).
+        with django_assert_max_num_queries(14 + len(params.get("q", "").split())) as captured:
             assert client.get(QUEUE, params).status_code == 200
         return len(captured)
 
-    views = ({}, {"status": "all"}, {"learner": "maya", "label": "student"})
+    views = ({}, {"status": "all"}, {"learner": "maya", "label": "student"}, {"q": "maya thompson"})
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
     for i in range(3):
         propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
     small = [count_queries(params) for params in views]
     for i in range(3, 30):
-        propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
+        learner_id = f"learner-{i}"
+        learner_services.set_learner_profile(user_id=learner_id, display_name=f"Maya {i}", actor="system")
+        propose(make_block(owner_id=learner_id, label="student"), "append", text="x", agent=f"agent-{i}")
+        if i < 15:  # one page still (≤ 50 rows): a second page adds the paginator's id query
+            propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
     large = [count_queries(params) for params in views]
     assert small == large
 
@@ -367,6 +403,6 @@ def test_queue_sql_stays_on_indexes(client, block):
     assert counts and all("LIMIT 10001" in s for s in counts)
     page = next(s for s in sql if "COUNT(" not in s and "ORDER BY" in s)
     order = page.split("ORDER BY ")[1]
-    assert order.startswith("`pending_diffs`.`status` DESC, `pending_diffs`.`created_at` DESC")
+    assert order.startswith("`pending_diffs`.`status` ASC, `pending_diffs`.`created_at` ASC")  # oldest first
     assert "`pending_diffs`.`id`" not in order
     assert "`pending_diffs`.`proposed_content`" not in page  # full texts stay out of the list

@@ -6,6 +6,8 @@ from django.urls import reverse
 
 from chats import services as chat_services
 from diffs import services
+from learners import services as learner_services
+from learners.models import Learner
 from tests.diffs.factories import propose
 from tests.factories import make_block
 from youlab import dolt
@@ -93,6 +95,38 @@ def test_learner_list_finds_learners_by_id_prefix(client, maya):
 
 
 @pytest.mark.django_db
+def test_learner_list_shows_names_and_finds_learners_by_name(client, maya):
+    make_block(owner_id="a8d2", label="student", content="x")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+    learner_services.set_learner_profile(user_id="a8d2", display_name="Sofía Ramírez", actor="system")
+    learner_services.set_learner_profile(user_id="only-named", display_name="Maya Lopez", actor="agent:tutor")
+
+    rows = client.get(reverse("staff:learners")).context["rows"]
+    assert [(r.user_id, r.name) for r in rows] == [("a8d2", "Sofía Ramírez"), ("maya", "Maya Thompson")]
+    found = client.get(reverse("staff:learners"), {"q": "maya"})
+    assert [(r.user_id, r.name) for r in found.context["rows"]] == [("maya", "Maya Thompson"), ("only-named", "Maya Lopez")]
+    assert "Maya Lopez" in found.content.decode()
+    assert [r.user_id for r in client.get(reverse("staff:learners"), {"q": "SOFIA ram"}).context["rows"]] == ["a8d2"]
+
+
+@pytest.mark.django_db
+def test_learner_page_shows_the_name_and_staff_can_set_it(client, maya):
+    url = reverse("staff:learner", args=["maya"])
+    page = client.get(url).content.decode()
+    assert "No name known yet" in page
+    response = client.post(url, {"display_name": "Maya Thompson", "email": "maya@example.org"})
+    assert response.status_code == 302
+    learner = Learner.objects.get(user_id="maya")
+    assert (learner.display_name, learner.email, learner.updated_by) == ("Maya Thompson", "maya@example.org", "staff:rita")
+    response = client.get(url)
+    assert response.context["title"] == "Maya Thompson (maya)"
+    assert "Learners</a> &rsaquo; Maya Thompson (maya)" in response.content.decode()
+    invalid = client.post(url, {"display_name": "Maya", "email": "nope"})
+    assert invalid.status_code == 200 and "is not an email address" in invalid.content.decode()
+    assert Learner.objects.get(user_id="maya").display_name == "Maya Thompson"
+
+
+@pytest.mark.django_db
 def test_learner_list_pages_with_a_cursor(client):
     for i in range(55):
         make_block(owner_id=f"learner-{i:03d}", label="student", content="x")
@@ -131,7 +165,7 @@ def test_learner_overview_query_count_does_not_grow(client, staff_user, django_a
     def count_queries(user_id):
         url = reverse("staff:learner", args=[user_id])
         client.get(url)
-        with django_assert_max_num_queries(10) as captured:
+        with django_assert_max_num_queries(11) as captured:  # +1 since the profile (name)
             assert client.get(url).status_code == 200
         return len(captured)
 
@@ -155,15 +189,20 @@ def test_dolt_log_page_lists_commits_with_author_and_links_to_diffs(client, staf
     diff = propose(block, "append", text="Likes chess")
     services.approve_diff(diff.pk, reviewer=staff_user)
 
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
     response = client.get(reverse("staff:dolt-log"))
     page = response.content.decode()
     assert response.status_code == 200
-    newest = response.context["entries"][0]["entry"]
+    newest = response.context["entries"][1]["entry"]  # [0] is the profile
     assert (newest.author, newest.email) == ("Rita Reviewer", "rita@example.org")
     assert f"Approve diff {diff.pk}" in newest.message
     assert f'<a href="{reverse("admin:diffs_pendingdiff_change", args=[diff.pk])}">{diff.pk}</a>' in page
     assert newest.commit_hash[:10] in page
     assert response.context["page"].paginator.count == dolt.log_count()
+    # Learner ids in messages carry the learner's name.
+    learner_link = f'<a href="{reverse("staff:learner", args=["maya"])}">maya</a> <span class="staff-learner-name">(Maya Thompson)</span>'
+    assert str(response.context["entries"][1]["message"]).count(learner_link) == 1
+    assert "of learner " + learner_link in str(response.context["entries"][0]["message"])
 
 
 @pytest.mark.django_db(transaction=True)

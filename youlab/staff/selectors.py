@@ -19,6 +19,8 @@ from blocks.models import Block, HistoricalBlock, OwnerType
 from chats.models import ModuleChat, UserApiKey
 from diffs import edits, rendering
 from diffs.models import DiffStatus, Operation, PendingDiff
+from learners import selectors as learner_selectors
+from learners.models import Learner
 
 from .adminkit import capped_count
 
@@ -220,16 +222,21 @@ class LearnerOverview:
     recent_decisions: list
     module_chats: list
     api_key: UserApiKey | None
+    profile: Learner | None = None
 
     @property
     def known(self) -> bool:
         """A learner exists once they own something (design.md §5)."""
         return bool(self.blocks or self.open_diffs or self.recent_decisions
-                    or self.module_chats or self.api_key)
+                    or self.module_chats or self.api_key or self.profile)
+
+    @property
+    def name(self) -> str:
+        return self.profile.label if self.profile else ""
 
 
 def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
-    """Everything staff look at for one learner, in six queries; never the key's ciphertext."""
+    """Everything staff look at for one learner, in seven queries; never the key's ciphertext."""
     blocks = list(
         Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id)
         .only("id", "owner_type", "owner_id", "label", "version", "read_only", "char_limit",
@@ -248,7 +255,8 @@ def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
         .only("id", "user_id", "fingerprint", "last4", "created_at", "updated_at")
         .first()
     )
-    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key)
+    profile = learner_selectors.get_profile(user_id)
+    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key, profile)
 
 
 @dataclass(frozen=True)
@@ -256,15 +264,18 @@ class LearnerRow:
     user_id: str
     blocks: int
     pending: int
+    name: str = ""
 
 
 def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[list[LearnerRow], str]:
-    """Learners (owners of blocks) in id order, from `after` or starting with `query`.
+    """Learners in id order, from `after`: those whose id starts with `query` (owners of blocks)
+    and those whose name matches it (learners.selectors.user_ids_named), each with their name.
 
-    Reads block rows along the (owner_type, owner_id, label) index, so the cost does not grow
-    with the number of blocks. Ids compare exactly (binary collation), so the prefix is
-    case-sensitive. A query that names exactly a learner who only has diffs, chats or a key is
-    found too. Returns (rows, the cursor for the next page or "").
+    Reads block rows along the (owner_type, owner_id, label) index and names along their own,
+    so the cost does not grow with the number of blocks. Ids compare exactly (binary collation),
+    so the prefix is case-sensitive; names do not. A query that names exactly a learner who only
+    has diffs, chats, a key or a profile is found too. Returns (rows, the cursor for the next
+    page or "").
     """
     query = query.strip()
     rows = Block.objects.filter(owner_type=OwnerType.USER)
@@ -282,6 +293,9 @@ def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[
             ids.append(owner_id)
             if len(ids) > limit:
                 break
+    if query:
+        named = [i for i in learner_selectors.user_ids_named(query) if i > after]
+        ids = sorted(set(ids) | set(named))[: limit + 1]
     next_after = ids[limit - 1] if len(ids) > limit else ""
     ids = ids[:limit]
     if query and not after and query not in ids and _owns_something_besides_blocks(query):
@@ -295,7 +309,10 @@ def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[
         PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id__in=ids, status=DiffStatus.PENDING)
         .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
     ) if ids else {}
-    return [LearnerRow(i, block_counts.get(i, 0), pending_counts.get(i, 0)) for i in ids], next_after
+    names = learner_selectors.labels_for(ids)
+    return [
+        LearnerRow(i, block_counts.get(i, 0), pending_counts.get(i, 0), names.get(i, "")) for i in ids
+    ], next_after
 
 
 def _owns_something_besides_blocks(user_id: str) -> bool:
@@ -303,4 +320,5 @@ def _owns_something_besides_blocks(user_id: str) -> bool:
         PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id=user_id).exists()
         or ModuleChat.objects.filter(user_id=user_id).exists()
         or UserApiKey.objects.filter(user_id=user_id).exists()
+        or Learner.objects.filter(user_id=user_id).exists()
     )

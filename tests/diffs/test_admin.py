@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs import services
 from diffs.models import DiffStatus, PendingDiff
@@ -194,6 +195,44 @@ def test_review_page_shows_the_side_by_side_diff_and_the_proposal(client, block)
     assert response.context["forms"]["edit"].initial["edited_content"] == diff.proposed_content
 
 
+def test_review_page_lists_the_other_open_proposals_on_the_same_block(client, block, staff_user):
+    first = propose(block, "str_replace", old_str="bakery", new_str="bike shop", agent="tutor")
+    second = propose(block, "append", text="Likes chess", agent="background", reasoning="said it twice")
+    decided = propose(block, "append", text="Likes go")
+    services.reject_diff(decided.pk, reviewer=staff_user, reason="no")
+    elsewhere = propose(make_block(owner_id="maya", label="journey", content="x"), "append", text="y")
+
+    response = client.get(review_url(first))
+    assert [d.pk for d in response.context["others"]] == [second.pk]
+    section = response.content.decode().split('id="other-proposals"')[1].split("</section>")[0]
+    assert review_url(second) in section and "said it twice" in section and "v1" in section
+    assert review_url(decided) not in section and review_url(elsewhere) not in section
+
+    services.approve_diff(first.pk, reviewer=staff_user)
+    section = client.get(review_url(second)).content.decode()
+    assert 'id="other-proposals"' not in section  # the only other one is decided now
+
+
+def test_review_page_links_the_neighbours_in_the_queue_and_documents_the_shortcuts(client, block):
+    diffs = [propose(block, "append", text=f"fact {i}") for i in range(3)]
+    for age, diff in zip((30, 20, 10), diffs):
+        PendingDiff.objects.filter(pk=diff.pk).update(created_at=timezone.now() - timedelta(minutes=age))
+    response = client.get(review_url(diffs[1]))
+    assert response.context["neighbours"] == {"previous": review_url(diffs[0]), "next": review_url(diffs[2])}
+    page = response.content.decode()
+    assert 'id="next-pending"' in page and 'id="previous-pending"' in page
+    assert "Keyboard shortcuts" in page and "<kbd>a</kbd>" in page and "review-keys.js" in page
+    first = client.get(review_url(diffs[0])).context["neighbours"]
+    assert first == {"previous": "", "next": review_url(diffs[1])}
+
+
+def test_a_rejected_diff_shows_the_reason_for_rejecting(client, block, staff_user):
+    diff = propose(block, "append", text="Dislikes poetry")
+    services.reject_diff(diff.pk, reviewer=staff_user, reason="She loves poetry.")
+    page = client.get(review_url(diff)).content.decode()
+    assert "Reason for rejecting</dt><dd class=\"staff-review-note\">She loves poetry.</dd>" in page
+
+
 def test_review_page_warns_when_stale_and_previews_the_rebase(client, block, staff_user):
     first = propose(block, "str_replace", old_str="Name: Maya", new_str="Name: Maya T.")
     later = propose(block, "append", text="Likes chess")
@@ -218,7 +257,7 @@ def test_approve_on_the_page_applies_the_diff(client, block):
     diff = propose(block, "append", text="Likes chess")
     response = client.post(review_url(diff), {"_action": "approve", "approve-note": "thanks"})
     assert response.status_code == 302 and response["Location"].startswith(QUEUE)
-    assert ("success", "maya · student: approved, now version 2") in messages_of(response)
+    assert ("success", "maya · student: approved: applied as proposed, now version 2") in messages_of(response)
     assert refreshed(block).content == STUDENT + "Likes chess" and block.version == 2
     diff = refreshed(diff)
     assert diff.status == DiffStatus.APPROVED and diff.review_note == "thanks" and diff.applied_version == 2
@@ -294,7 +333,8 @@ def test_review_posts_need_the_csrf_token(staff_user, block):
 def test_review_page_query_count_does_not_grow_with_history(client, block, staff_user, django_assert_max_num_queries):
     def count_queries(diff):
         client.get(review_url(diff))
-        with django_assert_max_num_queries(8) as captured:
+        # +4 since the learner's name, the other open proposals and the two queue neighbours
+        with django_assert_max_num_queries(12) as captured:
             assert client.get(review_url(diff)).status_code == 200
         return len(captured)
 
@@ -328,13 +368,47 @@ def test_bulk_approve_reports_per_diff_what_happened(client, block):
     response = _bulk(client, "approve_selected", [bike, library, chess])
     assert response.status_code == 302
     reported = messages_of(response)
-    assert reported[0] == ("info", "3 diff(s): 2 approved, 1 conflict.")
-    texts = [(level, text) for level, text in reported[1:]]
+    assert reported[0] == ("info", "3 diff(s): 2 approved (1 applied as proposed, 1 rebased), 1 conflict.")
+    # The rebased ones are grouped so the reviewer can check them.
+    assert reported[1][0] == "warning" and reported[1][1].startswith("Rebased onto a newer version")
+    assert f'href="{review_url(chess)}"' in reported[1][1] and "rebased onto v2 (proposed against v1)" in reported[1][1]
+    assert review_url(bike) not in reported[1][1]
+    texts = reported[2:]
     assert [level for level, _ in texts] == ["success", "warning", "success"]  # oldest first
+    assert texts[0][1].endswith("approved: applied as proposed, now version 2")
     assert f'href="{review_url(library)}"' in texts[1][1] and "conflict:" in texts[1][1]
+    assert texts[2][1].endswith("approved: rebased onto v2 (proposed against v1), now version 3")
     assert refreshed(bike).status == DiffStatus.APPROVED and refreshed(chess).status == DiffStatus.APPROVED
     assert refreshed(library).status == DiffStatus.CONFLICT
     assert refreshed(block).version == 3 and "bike shop" in block.content and block.content.endswith("Likes chess")
+
+
+def test_bulk_approve_of_two_competing_str_replaces_says_which_was_rebased(client, block):
+    """The issue's case: both stale, both still apply; the second is rebased onto the first."""
+    first = propose(block, "str_replace", old_str="Name: Maya", new_str="Name: Maya Thompson")
+    second = propose(block, "str_replace", old_str="the bakery", new_str="her grandmother's bakery")
+    block_services.update_block_content(block, STUDENT + "Grade: 11\n", actor="staff:rita", reason="x",
+                                        dolt_commit=False)
+    reported = messages_of(_bulk(client, "approve_selected", [second, first]))
+    assert reported[0] == ("info", "2 diff(s): 2 approved (0 applied as proposed, 2 rebased).")
+    assert "rebased onto v2 (proposed against v1)" in reported[1][1]
+    assert "rebased onto v3 (proposed against v1)" in reported[1][1]
+    assert refreshed(block).version == 4
+
+
+def test_bulk_approve_only_on_the_base_version_skips_the_stale_ones(client, block):
+    bike = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
+    chess = propose(block, "append", text="Likes chess")
+    other = make_block(owner_id="sofia", label="student", content=STUDENT)
+    cello = propose(other, "append", text="Plays cello")
+
+    reported = messages_of(_bulk(client, "approve_selected_on_base", [bike, chess, cello]))
+    assert reported[0] == ("info", "3 diff(s): 2 approved (2 applied as proposed, 0 rebased), 1 skipped.")
+    assert any(level == "warning" and "not approved: the block moved on from version 1 (now at version 2)" in text
+               for level, text in reported)
+    assert refreshed(chess).status == DiffStatus.PENDING  # left for a reviewer to look at
+    assert refreshed(bike).status == DiffStatus.APPROVED and refreshed(cello).status == DiffStatus.APPROVED
+    assert refreshed(block).version == 2
 
 
 def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
@@ -373,7 +447,7 @@ def test_no_add_or_delete_of_diffs_in_the_admin(client, block):
     assert client.get(reverse("admin:diffs_pendingdiff_add")).status_code == 403
     assert client.get(reverse("admin:diffs_pendingdiff_delete", args=[diff.pk])).status_code == 403
     actions = dict(client.get(QUEUE).context["action_form"].fields["action"].choices)
-    assert set(actions) == {"", "approve_selected", "reject_selected"}
+    assert set(actions) == {"", "approve_selected", "approve_selected_on_base", "reject_selected"}
 
 
 def test_create_proposals_are_reviewed_and_approved_on_the_page(client, staff_user):

@@ -152,6 +152,10 @@ def test_learner_overview_shows_blocks_diffs_chats_and_a_masked_key(client, maya
     assert reverse("admin:diffs_pendingdiff_change", args=[maya["open"].pk]) in page
     assert reverse("admin:blocks_block_change", args=[maya["block"].pk]) in page
     assert "deleted" in page
+    decisions = page.split('id="decisions"')[1].split('id="module-chats"')[0]
+    assert '<td class="staff-review-note">not true</td>' in decisions  # the reviewer's reason
+    rejected_tab = client.get(reverse("admin:diffs_pendingdiff_changelist"), {"status": "rejected"})
+    assert 'title="not true">not true</span>' in rejected_tab.content.decode()
 
 
 @pytest.mark.django_db

@@ -72,6 +72,28 @@ def diff_for_review(diff_id) -> PendingDiff | None:
         return None
 
 
+def other_open_proposals(diff: PendingDiff, limit: int = 50) -> list[PendingDiff]:
+    """The other pending proposals for the same block (learner/namespace and label), oldest
+    first: approving one may rebase or conflict the others."""
+    return list(
+        PendingDiff.objects.filter(
+            owner_type=diff.owner_type, owner_id=diff.owner_id, status=DiffStatus.PENDING, label=diff.label,
+        ).exclude(pk=diff.pk)
+        .only("id", "owner_type", "owner_id", "label", "operation", "base_version", "agent_key_name",
+              "reasoning", "status", "created_at", "block_id")
+        .order_by("created_at")[:limit]
+    )
+
+
+def queue_neighbours(diff: PendingDiff) -> tuple[object | None, object | None]:
+    """(previous, next) pending proposal around this one in the queue's order (oldest first)."""
+    pending = PendingDiff.objects.filter(status=DiffStatus.PENDING)
+    previous = pending.filter(created_at__lt=diff.created_at).order_by("-status", "-created_at")
+    following = pending.filter(created_at__gt=diff.created_at).order_by("status", "created_at")
+    return (next(iter(previous.values_list("pk", flat=True)[:1]), None),
+            next(iter(following.values_list("pk", flat=True)[:1]), None))
+
+
 def version_contents(block_id, versions) -> dict[int, str]:
     """{version: content} of a block's history rows for the given versions."""
     wanted = {v for v in versions if v is not None}

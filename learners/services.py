@@ -18,7 +18,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from blocks.services import validate_owner_id
+from blocks.services import UNSET, validate_owner_id
 from youlab import dolt
 
 from . import names
@@ -28,14 +28,6 @@ from .models import Learner, LearnerNameWord
 MAX_DISPLAY_NAME_LENGTH = Learner._meta.get_field("display_name").max_length
 MAX_EMAIL_LENGTH = Learner._meta.get_field("email").max_length
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class _Unset:
-    def __repr__(self):
-        return "UNSET"
-
-
-UNSET = _Unset()  # "leave this field as it is"
 
 
 def clean_display_name(value) -> str:

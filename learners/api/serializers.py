@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from learners import services
+from youlab.api.fields import StrictCharField, refuse_unknown_fields
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -17,32 +18,21 @@ class ProfileSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True, help_text="null: never set.")
 
 
-class _TextField(serializers.CharField):
-    """Text only: DRF's CharField would store the number 12 as "12"."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class ProfilePutSerializer(serializers.Serializer):
     """Either field or both; a field left out keeps its value, "" (or null) clears it."""
 
-    display_name = _TextField(
+    display_name = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False,
         max_length=services.MAX_DISPLAY_NAME_LENGTH,
         help_text="The learner's name as staff should see it (≤255 characters, no control characters).",
     )
-    email = _TextField(
+    email = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False,
         max_length=services.MAX_EMAIL_LENGTH, help_text="An email address.",
     )
 
     def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        refuse_unknown_fields(self)
         if not attrs:
             raise serializers.ValidationError("give display_name, email or both")
         return attrs

@@ -209,7 +209,7 @@ def test_revert_through_the_admin_makes_a_new_version(client, block, staff_user)
     block.refresh_from_db()
     assert block.content == STUDENT and block.version == 4
     row = history(block)[-1]
-    assert (row.version, row.actor, row.history_change_reason) == (4, "staff:rita", "agent went off track")
+    assert (row.version, row.actor, row.history_change_reason) == (4, "staff:rita", "Revert to v1 by rita: agent went off track")
     assert ("success", "Reverted maya/student to version 1: now version 4.") in messages_of(response)
 
     nothing = client.post(url("revert", block, 4), {"reason": ""})

@@ -9,6 +9,8 @@ off (SIMPLE_HISTORY_REVERT_DISABLED) and its per-version form view never saves.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -102,6 +104,45 @@ class ContentForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
+class PrettyJSONField(forms.JSONField):
+    """A JSON editor that starts from readable, indented JSON (Django's writes one long line)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+class SettingsForm(forms.Form):
+    description = forms.CharField(
+        required=False, strip=False, max_length=services.MAX_DESCRIPTION_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="What the block is for; agents read it.",
+    )
+    char_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=services.MAX_CHAR_LIMIT, label="Character limit",
+        help_text="Empty: no limit. It cannot be below the current content's length.",
+    )
+    read_only = forms.BooleanField(required=False, label="Read-only for agents",
+                                   help_text="Agents' proposals for this block are refused (staff can still edit).")
+    metadata = PrettyJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 14, "class": "staff-editor", "spellcheck": "false"}),
+        help_text="A JSON object. Empty: no metadata.",
+    )
+    reason = forms.CharField(
+        required=False, max_length=1000, widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Optional; kept in the block's history and the Dolt commit message.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def clean_metadata(self):
+        value = self.cleaned_data["metadata"]
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Metadata must be a JSON object ({…}).")
+        return value
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         required=False, max_length=1000, widget=forms.TextInput(attrs={"size": 80}),
@@ -128,10 +169,10 @@ class BlockAdmin(SimpleHistoryAdmin):
     fieldsets = (
         (None, {"fields": ("owner_type", "owner_id", "label", "description")}),
         ("Content", {"fields": ("content_display",)}),
-        ("Rules", {"fields": ("char_limit", "read_only", "metadata")}),
+        ("Settings", {"fields": ("char_limit", "read_only", "metadata_display")}),
         ("Version", {"fields": ("id", "version", "created_at", "updated_at", "deleted_at")}),
     )
-    readonly_fields = ("content_display",)
+    readonly_fields = ("content_display", "metadata_display")
     change_form_template = "admin/blocks/block/change_form.html"
     object_history_template = "admin/blocks/block/object_history.html"
     object_history_list_template = "admin/blocks/block/object_history_list.html"
@@ -203,6 +244,10 @@ class BlockAdmin(SimpleHistoryAdmin):
     def content_display(self, block):
         return format_html('<pre class="staff-content">{}</pre>', block.content)
 
+    @admin.display(description="metadata")
+    def metadata_display(self, block):
+        return metadata_table(block.metadata)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self._block_links(request, obj))
@@ -216,6 +261,7 @@ class BlockAdmin(SimpleHistoryAdmin):
             "owner_name": _owner_name(block),
             "can_write": self.has_write_permission(request, block),
             "edit_url": reverse("admin:blocks_block_edit_content", args=[pk]),
+            "settings_url": reverse("admin:blocks_block_settings", args=[pk]),
             "compare_url": reverse("admin:blocks_block_compare", args=[pk]),
             "history_url": reverse("admin:blocks_block_history", args=[pk]),
             "soft_delete_url": reverse("admin:blocks_block_soft_delete", args=[pk]),
@@ -233,6 +279,7 @@ class BlockAdmin(SimpleHistoryAdmin):
         view = self.admin_site.admin_view
         return [
             path("<path:object_id>/edit-content/", view(self.edit_content_view), name="blocks_block_edit_content"),
+            path("<path:object_id>/settings/", view(self.settings_view), name="blocks_block_settings"),
             path("<path:object_id>/compare/", view(self.compare_view), name="blocks_block_compare"),
             path("<path:object_id>/revert/<int:version>/", view(self.revert_view), name="blocks_block_revert"),
             path("<path:object_id>/soft-delete/", view(self.soft_delete_view), name="blocks_block_soft_delete"),
@@ -302,6 +349,50 @@ class BlockAdmin(SimpleHistoryAdmin):
                     return HttpResponseRedirect(change_url)
         return self._render(request, "admin/blocks/block/edit_content.html", block,
                             f"Edit content: {block}", form=form)
+
+    def settings_view(self, request, object_id):
+        """Description, char limit, read-only and metadata, through services.update_block_settings
+        (the same path as the API's PATCH): one new version, a history row, a Dolt commit."""
+        block, missing = self._block_or_404(request, object_id, write=True)
+        if missing:
+            return missing
+        change_url = reverse("admin:blocks_block_change", args=[block.pk])
+        if block.is_deleted:
+            messages.error(request, "This block is soft-deleted; restore it before changing its settings.")
+            return HttpResponseRedirect(change_url)
+        form = SettingsForm(initial={
+            "description": block.description, "char_limit": block.char_limit, "read_only": block.read_only,
+            "metadata": block.metadata, "version": block.version,
+        })
+        if request.method == "POST":
+            form = SettingsForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    updated = services.update_block_settings(
+                        block=block, description=text_from_textarea(data["description"], block.description),
+                        char_limit=data["char_limit"], read_only=data["read_only"], metadata=data["metadata"],
+                        actor=services.staff_actor(request.user), reason=data["reason"].strip(),
+                        expected_version=data["version"], author=dolt.author_for_user(request.user),
+                        user=request.user,
+                    )
+                except BlockConflict as exc:
+                    form.add_error(None, f"The block changed while you were editing ({exc.message}). "
+                                         "Reload to see its current settings.")
+                except OverCharLimit as exc:
+                    form.add_error("char_limit", exc.message)
+                except ServiceError as exc:
+                    field = exc.details.get("field")
+                    form.add_error(field if field in form.fields else None, exc.message)
+                else:
+                    if updated.version == block.version:
+                        messages.info(request, "Nothing changed.")
+                    else:
+                        messages.success(request, f"Saved the settings of {updated}: now version {updated.version}.")
+                    return HttpResponseRedirect(change_url)
+        return self._render(request, "admin/blocks/block/settings.html", block, f"Settings: {block}",
+                            form=form, metadata_table=metadata_table(block.metadata),
+                            content_length=len(block.content))
 
     def compare_view(self, request, object_id):
         block, missing = self._block_or_404(request, object_id)
@@ -463,6 +554,25 @@ class BlockAdmin(SimpleHistoryAdmin):
         record = HistoricalBlock.objects.filter(id=block_id, history_id=version_id).only("version").first()
         url = reverse("admin:blocks_block_compare", args=[block_id])
         return HttpResponseRedirect(f"{url}?a={record.version}" if record else url)
+
+
+def metadata_table(metadata):
+    """Metadata as staff read it: one row per key, text as text, anything else as indented JSON."""
+    if not metadata:
+        return format_html('<span class="quiet">{}</span>', "none")
+    if not isinstance(metadata, dict):
+        return format_html("<pre>{}</pre>", json.dumps(metadata, indent=2, ensure_ascii=False))
+    rows = []
+    for key in sorted(metadata, key=str):
+        value = metadata[key]
+        if isinstance(value, str):
+            shown = format_html("{}", value)
+        elif isinstance(value, (bool, int, float)) or value is None:
+            shown = format_html("<code>{}</code>", json.dumps(value))
+        else:
+            shown = format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+        rows.append(format_html("<dt>{}</dt><dd>{}</dd>", key, shown))
+    return format_html('<dl class="staff-kv staff-metadata">{}</dl>', mark_safe("".join(rows)))
 
 
 def _int(value, default):

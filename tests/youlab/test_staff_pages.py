@@ -53,7 +53,7 @@ def staff_urls(block=None, diff=None):
         urls.append(reverse("admin:diffs_pendingdiff_change", args=[diff.pk]))
     if block is not None:
         urls += [reverse(f"admin:blocks_block_{name}", args=[block.pk])
-                 for name in ("change", "history", "compare", "edit_content", "soft_delete", "restore")]
+                 for name in ("change", "history", "compare", "edit_content", "settings", "soft_delete", "restore")]
         urls.append(reverse("admin:blocks_block_revert", args=[block.pk, 1]))
     return urls
 

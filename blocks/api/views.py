@@ -5,8 +5,6 @@ Thin views: serializers check shapes, blocks.selectors read, blocks.services wri
 
 import datetime as dt
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -25,6 +23,7 @@ from youlab.api import openapi
 from youlab.api.auth import IsStaff, require_staff_permission
 from youlab.api.errors import ApiError
 from youlab.api.views import ApiViewMixin, RepresentedListMixin, etag, if_none_match, query_params, represent
+from youlab.dates import parse_moment
 
 from .serializers import (
     AsOfQuerySerializer,
@@ -90,20 +89,10 @@ class BlockList(OwnerMixin, RepresentedListMixin, generics.ListAPIView):
 
 
 def parse_as_of(value: str) -> dt.datetime:
-    """`?as_of=`: an ISO 8601 date-time (no offset: UTC), or a date (the end of that day, UTC)."""
-    moment = None
-    try:
-        if len(value) <= 10 and (day := parse_date(value)) is not None:
-            moment = dt.datetime.combine(day, dt.time.max)  # (parse_datetime reads it as midnight)
-        elif len(value) <= 64:
-            moment = parse_datetime(value)
-    except ValueError:  # well formed but impossible, e.g. 2026-02-30
-        moment = None
+    moment = parse_moment(value)
     if moment is None:
         raise ApiError("invalid_input", "as_of must be an ISO 8601 date-time, e.g. 2026-03-03T18:00:00Z",
                        details={"fields": {"as_of": ["expected an ISO 8601 date-time"]}})
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.timezone.utc)
     return moment
 
 

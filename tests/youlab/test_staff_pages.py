@@ -166,11 +166,12 @@ def test_unknown_learner_page_is_empty_not_an_error(client):
 
 @pytest.mark.django_db
 def test_learner_overview_query_count_does_not_grow(client, staff_user, django_assert_max_num_queries):
-    def count_queries(user_id):
+    def count_queries(user_id, **params):
         url = reverse("staff:learner", args=[user_id])
-        client.get(url)
-        with django_assert_max_num_queries(11) as captured:  # +1 since the profile (name)
-            assert client.get(url).status_code == 200
+        client.get(url, params)
+        # +1 since the profile (name); +3 for the blocks as of a date
+        with django_assert_max_num_queries(11 + 3 * bool(params)) as captured:
+            assert client.get(url, params).status_code == 200
         return len(captured)
 
     def learner(user_id, n):
@@ -178,12 +179,15 @@ def test_learner_overview_query_count_does_not_grow(client, staff_user, django_a
             block = make_block(owner_id=user_id, label=f"label-{i}", content="x\n")
             propose(block, "append", text="y")
             services.reject_diff(propose(block, "append", text="z").pk, reviewer=staff_user, reason="no")
+            services.approve_diff(propose(block, "append", text="w").pk, reviewer=staff_user)
             chat_services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id=f"m{i}",
                                              chat_id=f"c{i}", actor="system")
 
     learner("small", 3)
     learner("large", 30)
     assert count_queries("small") == count_queries("large")
+    as_of = "2100-01-01T00:00"
+    assert count_queries("small", as_of=as_of) == count_queries("large", as_of=as_of)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -220,3 +224,40 @@ def test_dolt_log_page_is_paginated(client):
     messages = [e["entry"].message for e in second.context["entries"]]
     assert messages[:5] == [f"commit number {i}" for i in range(4, -1, -1)]
     assert 'href="?p=2"' in first.content.decode()
+
+
+@pytest.mark.django_db
+def test_learner_page_as_of_a_date_shows_every_block_as_it_was_and_what_changed(client, staff_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from blocks import services as block_services
+    from blocks.models import HistoricalBlock
+
+    student = make_block(owner_id="maya", label="student", content="Name: Maya\nGoal: bakery essay\n")
+    block_services.update_block_content(student, "Name: Maya\nGoal: grandmother essay\n", actor="staff:rita",
+                                        reason="v2", dolt_commit=False)
+    journey = make_block(owner_id="maya", label="journey", content="week 1\n")
+    march, may = timezone.now() - timedelta(days=90), timezone.now() - timedelta(days=30)
+    HistoricalBlock.objects.filter(id=student.pk, version=1).update(history_date=march)
+    HistoricalBlock.objects.filter(id=student.pk, version=2).update(history_date=may)
+    url = reverse("staff:learner", args=["maya"])
+
+    response = client.get(url, {"as_of": (march + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")})
+    entries = {e.block.label: e for e in response.context["blocks_as_of"]}
+    assert entries["student"].then.version == 1 and entries["student"].then.content == "Name: Maya\nGoal: bakery essay\n"
+    assert entries["student"].changed and not entries["journey"].existed
+    page = response.content.decode()
+    section = page.split('data-label="student"')[1].split("</section>")[0]
+    assert "Goal: bakery essay" in section and "changed since" in section
+    assert "<del>bakery</del>" in section and "<ins>grandmother</ins>" in section  # then → now
+    assert f"?a=1&amp;b=2" in section
+    assert "did not exist yet" in page.split('data-label="journey"')[1].split("</section>")[0]
+
+    now = client.get(url, {"as_of": (timezone.now() + timedelta(minutes=5)).isoformat()})
+    assert all(not e.changed for e in now.context["blocks_as_of"])
+    bad = client.get(url, {"as_of": "3 March"})
+    assert bad.status_code == 200 and bad.context["blocks_as_of"] is None
+    assert "is not a date and time" in bad.content.decode()
+    assert journey.label in entries

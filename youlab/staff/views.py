@@ -6,6 +6,7 @@ sent to the admin login, like every other admin page.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django import forms
@@ -23,6 +24,7 @@ from blocks.services import staff_actor
 from learners import selectors as learner_selectors
 from learners import services as learner_services
 from youlab import dolt
+from youlab.dates import parse_moment
 from youlab.errors import ServiceError
 
 from . import selectors
@@ -98,9 +100,15 @@ def learner_detail(request, user_id):
         profile = overview.profile
         profile_form = ProfileForm(initial={"display_name": profile.display_name if profile else "",
                                             "email": profile.email if profile else ""})
+    as_of_text = request.GET.get("as_of", "").strip()
+    as_of = parse_moment(as_of_text) if as_of_text else None
+    if as_of_text and as_of is None:
+        messages.error(request, f"“{as_of_text[:64]}” is not a date and time (e.g. 2026-03-03T18:00).")
     queue = "admin:diffs_pendingdiff_changelist"
     return TemplateResponse(request, "staff/learner_detail.html", _context(
         request, learner_title(user_id, overview.name), learner=overview, profile_form=profile_form,
+        as_of=as_of, as_of_value=as_of.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M") if as_of else "",
+        blocks_as_of=selectors.learner_blocks_as_of(user_id, as_of) if as_of else None,
         queue_url=_url(queue, learner=user_id, status="all"),
         pending_url=_url(queue, learner=user_id, status="pending"),
         blocks_url=_url("admin:blocks_block_changelist", learner=user_id, state="all"),

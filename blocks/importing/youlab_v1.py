@@ -171,6 +171,27 @@ def map_actor(who: str | None) -> str:
     return UNKNOWN_ACTOR
 
 
+INIT_STUDENT_SUBJECT = "Initialize student block"
+
+
+def name_given_at_init(blocks: list[BlockRecord]) -> str:
+    """The name given to v1's `POST /users/init` ("" if none): the `student` block starts as the
+    course's TOML defaults, `profile = "<name>"` (committed as "Initialize student block")."""
+    for block in blocks:
+        if block.label != "student":
+            continue
+        for version in block.versions:
+            if version.reason != INIT_STUDENT_SUBJECT:
+                continue
+            text = version.metadata.get("v1", {}).get("toml") or version.content
+            try:
+                name = tomllib.loads(text).get("profile")
+            except tomllib.TOMLDecodeError:
+                return ""
+            return name.strip() if isinstance(name, str) else ""
+    return ""
+
+
 def toml_to_markdown(text: str) -> str:
     """Render a TOML block for display, as the toml-era UI did (spec §2b).
 
@@ -477,6 +498,7 @@ class _LearnerReader:
             if not head:
                 self._report("note", ".git", "repository has no commits; only files on disk read")
             blocks = self._read_blocks(head)
+            learner.display_name = name_given_at_init(blocks)
             diffs = self._read_diffs({b.label: b for b in blocks if not b.deleted})
         except Exception as exc:  # one bad learner is reported, never the end of the run
             reason = f"unreadable v1 repository: {_why(exc)}"

@@ -23,7 +23,7 @@ from youlab import dolt
 
 from . import names
 from .exceptions import InvalidProfile
-from .models import Learner, LearnerNameWord
+from .models import HistoricalLearner, Learner, LearnerNameWord
 
 MAX_DISPLAY_NAME_LENGTH = Learner._meta.get_field("display_name").max_length
 MAX_EMAIL_LENGTH = Learner._meta.get_field("email").max_length
@@ -189,3 +189,15 @@ def import_learner_profiles(
             setattr(learner, name, value)
         _save(learner, created=created, actor=actor, reason=f"Imported {what}")
     return changed
+
+
+def restore_learner_profile(*, profile: Learner, history: list) -> Learner:
+    """Write a profile and its history rows as an export carried them (same dates, actors and
+    reasons), inside the caller's transaction; the search words follow from the profile."""
+    Learner.objects.bulk_create([profile])  # no signal: no history row is invented
+    profile = Learner.objects.get(user_id=profile.user_id)  # MySQL returns no id from bulk_create
+    for row in history:
+        row.id = profile.pk
+    HistoricalLearner.objects.bulk_create(history, batch_size=200)
+    _replace_words(profile)
+    return profile

@@ -207,7 +207,7 @@ class BlockAdmin(SimpleHistoryAdmin):
     def get_search_results(self, request, queryset, search_term):
         owned = search_exact_owner(queryset, Block, search_term)
         if owned is None:
-            owned = search_learners_by_name(queryset, search_term)
+            owned = search_learners_by_name(queryset, search_term, request)
         if owned is not None:
             return owned, False
         return text_search(queryset, search_term, binary_fields=("label",)), False
@@ -298,6 +298,9 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     def _render(self, request, template, block, title, **context):
         request.current_app = self.admin_site.name
+        links = self._block_links(request, block)
+        if links["owner_name"]:  # "Settings: student · Maya Thompson (3f6c…)" rather than the bare id
+            title = title.replace(str(block), f"{block.label} · {links['owner_name']} ({block.owner_display})")
         return TemplateResponse(request, template, {
             **self.admin_site.each_context(request),
             "title": title,
@@ -307,7 +310,7 @@ class BlockAdmin(SimpleHistoryAdmin):
             "original": block,  # templates say `original`: `block` is the template block tag's
             "has_view_permission": True,
             "is_popup": False,
-            **self._block_links(request, block),
+            **links,
             **context,
         })
 

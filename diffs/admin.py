@@ -232,7 +232,7 @@ class PendingDiffAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         owned = search_exact_owner(queryset, PendingDiff, search_term)
         if owned is None:
-            owned = search_learners_by_name(queryset, search_term)
+            owned = search_learners_by_name(queryset, search_term, request)
         if owned is not None:
             return owned, False
         return text_search(queryset, search_term, fields=("agent_key_name", "agent_id", "reasoning"),

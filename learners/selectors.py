@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from youlab import dolt
+
 from . import names
 from .models import Learner, LearnerNameWord
 
-MAX_NAME_MATCHES = 1000  # learners a name search returns at most
+MAX_NAME_MATCHES = 2000  # learners a name search returns at most
 
 
 def get_profile(user_id: str) -> Learner | None:
@@ -23,7 +25,7 @@ def labels_for(user_ids: Iterable[str]) -> dict[str, str]:
     ids = sorted({i for i in user_ids if i})
     if not ids:
         return {}
-    rows = Learner.objects.filter(user_id__in=ids).values_list("user_id", "display_name", "email")
+    rows = Learner.objects.filter(user_id__in=dolt.in_values(ids)).values_list("user_id", "display_name", "email")
     return {user_id: name or email for user_id, name, email in rows if name or email}
 
 
@@ -39,6 +41,6 @@ def user_ids_named(query: str, *, limit: int = MAX_NAME_MATCHES) -> list[str]:
         if ids is not None:
             if not ids:
                 return []
-            rows = rows.filter(user_id__in=ids)
+            rows = rows.filter(user_id__in=dolt.in_values(ids))
         ids = sorted(set(rows.values_list("user_id", flat=True)[: limit * 4]))[:limit]
     return ids or []

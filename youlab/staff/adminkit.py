@@ -9,7 +9,7 @@ instead of SELECT DISTINCT choice lists.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -22,6 +22,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from blocks.models import OwnerType
 from diffs.edits import dominant_line_ending
 from learners import selectors as learner_selectors
+from youlab import dolt
 
 COUNT_CAP = 10_000
 
@@ -65,9 +66,13 @@ class AnnotatedChangeList(ChangeList):
 
     def get_results(self, request):
         super().get_results(request)
+        self.result_list = self.read_results(self.result_list)
         annotate = getattr(self.model_admin, "annotate_results", None)
         if annotate:
             annotate(self.result_list)
+
+    def read_results(self, result_list):
+        return result_list
 
 
 class IndexOrderedChangeList(AnnotatedChangeList):
@@ -77,6 +82,13 @@ class IndexOrderedChangeList(AnnotatedChangeList):
     of them into a sort of the whole table on Dolt. The admin may adjust the ordering further
     with `index_ordering(request, ordering)` (e.g. lead with an equality-filtered column).
     """
+
+    def read_results(self, result_list):
+        # One page goes through the paginator's two small queries too (Django reads it with one
+        # plain query), so a list costs the same number of queries at any size.
+        if not self.multi_page and not self.show_all and isinstance(self.paginator, CappedCountPaginator):
+            return self.paginator.page(1).object_list
+        return result_list
 
     def get_ordering(self, request, queryset):
         ordering = list(super().get_ordering(request, queryset))
@@ -176,16 +188,21 @@ def owner_link(owner_type: str, owner_id: str, name: str = ""):
     return learner_link(owner_id, name)
 
 
-def search_learners_by_name(queryset, term: str):
+def search_learners_by_name(queryset, term: str, request=None):
     """The rows of the learners whose name matches `term` (learners.selectors.user_ids_named:
     every word starts a word of the name or email), or None when no learner's name matches.
 
-    The names are found on their own index; the rows through the (owner_type, owner_id, …) index.
+    The names are found on their own index; the rows through the (owner_type, owner_id, …) index
+    (a lookup join from the ids, see dolt.in_values). With `request`, a search that matches more
+    learners than a search returns says so.
     """
     user_ids = learner_selectors.user_ids_named(term)
     if not user_ids:
         return None
-    return queryset.filter(owner_type=OwnerType.USER, owner_id__in=user_ids)
+    if request is not None and len(user_ids) >= learner_selectors.MAX_NAME_MATCHES:
+        messages.warning(request, f"More than {learner_selectors.MAX_NAME_MATCHES} learners have a name like "
+                                  f"“{term}”: only theirs are shown. Type more of the name.")
+    return queryset.filter(owner_type=OwnerType.USER, owner_id__in=dolt.in_values(user_ids))
 
 
 def search_exact_owner(queryset, model, term: str):

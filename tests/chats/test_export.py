@@ -242,16 +242,22 @@ def test_import_refuses_a_learner_who_already_has_other_data(staff_user, tmp_pat
     assert not Block.objects.filter(owner_id="learner-9").exists()
 
 
-@pytest.mark.django_db
-def test_a_version_1_document_without_a_profile_still_imports(staff_user, tmp_path, capsys):
-    doc = _exported(staff_user)
-    doc = json.loads(json.dumps(doc).replace('"learner-1"', '"learner-7"'))
+def _as_another_learner(doc, user_id):
+    """The document as if of another learner, with block and diff ids nobody has yet."""
+    doc = json.loads(json.dumps(doc).replace(f'"{USER}"', f'"{user_id}"'))
     for block in doc["blocks"]:
         block["id"] = block["id"][:-4] + "beef"
     for diff in doc["diffs"]:
         diff["id"] = diff["id"][:-4] + "cafe"
         if diff["block_id"]:
             diff["block_id"] = diff["block_id"][:-4] + "beef"
+    return doc
+
+
+@pytest.mark.django_db
+def test_a_version_1_document_without_a_profile_still_imports(staff_user, tmp_path, capsys):
+    doc = _exported(staff_user)
+    doc = _as_another_learner(doc, "learner-7")
     doc["format_version"] = 1
     del doc["profile"]
     call_command("import_export", _write(tmp_path, doc))
@@ -266,13 +272,7 @@ def test_a_version_1_document_without_a_profile_still_imports(staff_user, tmp_pa
 @pytest.mark.django_db
 def test_dry_run_checks_everything_and_writes_nothing(staff_user, tmp_path, capsys):
     doc = _exported(staff_user)
-    doc = json.loads(json.dumps(doc).replace('"learner-1"', '"learner-5"'))
-    for block in doc["blocks"]:
-        block["id"] = block["id"][:-4] + "beef"
-    for diff in doc["diffs"]:
-        diff["id"] = diff["id"][:-4] + "cafe"
-        if diff["block_id"]:
-            diff["block_id"] = diff["block_id"][:-4] + "beef"
+    doc = _as_another_learner(doc, "learner-5")
     call_command("import_export", _write(tmp_path, doc), "--dry-run")
     assert "would import learner learner-5: 2 block(s)" in capsys.readouterr().out
     assert not Block.objects.filter(owner_id="learner-5").exists()

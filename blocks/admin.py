@@ -107,6 +107,18 @@ class ContentForm(forms.Form):
 class PrettyJSONField(forms.JSONField):
     """A JSON editor that starts from readable, indented JSON (Django's writes one long line)."""
 
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:  # absurdly deep nesting: a form error, never a 500
+            raise forms.ValidationError("This JSON is nested too deeply.") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown back as typed
+            return forms.fields.InvalidJSONInput(data)
+
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value

@@ -310,14 +310,17 @@ def validate_settings(*, description=UNSET, char_limit=UNSET, read_only=UNSET, m
     if metadata is not UNSET:
         if not isinstance(metadata, dict):
             raise InvalidBlockInput("metadata must be a JSON object", details={"field": "metadata"})
+        too_big = InvalidBlockInput(
+            f"metadata may hold at most {MAX_METADATA_CHARS} characters of JSON, nested at most "
+            f"{MAX_METADATA_DEPTH} deep", details={"field": "metadata"})
+        if _depth(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:  # first: json.dumps recurses
+            raise too_big
         try:
             size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise InvalidBlockInput(f"metadata is not JSON: {exc}", details={"field": "metadata"}) from None
-        if size > MAX_METADATA_CHARS or _depth(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
-            raise InvalidBlockInput(
-                f"metadata may hold at most {MAX_METADATA_CHARS} characters of JSON, nested at most "
-                f"{MAX_METADATA_DEPTH} deep", details={"field": "metadata"})
+        if size > MAX_METADATA_CHARS:
+            raise too_big
         settings["metadata"] = metadata
     return settings
 

@@ -212,6 +212,8 @@ def test_settings_page_changes_limit_flag_description_and_metadata_as_one_versio
     ({"char_limit": "0"}, "char_limit", "greater than or equal to 1"),
     ({"metadata": "[1, 2]"}, "metadata", "JSON object"),
     ({"metadata": "{nope"}, "metadata", "valid JSON"),
+    ({"metadata": "[" * 100_000 + "]" * 100_000}, "metadata", "nested too deeply"),
+    ({"metadata": '{"a":' * 40 + "1" + "}" * 40}, "metadata", "nested at most 32 deep"),
     ({"version": "9"}, None, "changed while you were editing"),
 ])
 def test_settings_page_refuses_what_the_service_refuses_and_keeps_the_input(client, block, data, field, message):

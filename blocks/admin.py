@@ -468,6 +468,7 @@ class BlockAdmin(SimpleHistoryAdmin):
                                           f"now version {updated.version}.")
             return HttpResponseRedirect(reverse("admin:blocks_block_change", args=[block.pk]))
         verb = "Soft-delete" if deleted else "Restore"
+        attach_learner_names([block])
         return self._render(request, "admin/blocks/block/set_deleted.html", block, f"{verb} {block}",
                             form=form, deleted=deleted, verb=verb, blocks=[block])
 
@@ -497,6 +498,7 @@ class BlockAdmin(SimpleHistoryAdmin):
         if form.is_bound and form.is_valid():
             self._bulk_set_deleted(request, blocks, True, form.cleaned_data["reason"])
             return None
+        attach_learner_names(blocks)
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/blocks/block/set_deleted.html", {
             **self.admin_site.each_context(request),

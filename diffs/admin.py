@@ -453,6 +453,7 @@ class PendingDiffAdmin(admin.ModelAdmin):
             return None
         diffs = list(selectors.slim_diff_list(PendingDiff.objects.filter(pk__in=[r[0] for r in rows]))
                      .order_by("created_at"))
+        attach_learner_names(diffs)
         context = {
             **self.admin_site.each_context(request),
             "title": "Reject diffs",

@@ -412,6 +412,7 @@ def test_bulk_approve_only_on_the_base_version_skips_the_stale_ones(client, bloc
 
 
 def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
     one = propose(block, "append", text="one")
     two = propose(block, "append", text="two")
     done = propose(block, "append", text="done")
@@ -421,6 +422,7 @@ def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
     assert confirm.status_code == 200
     assert "admin/diffs/pendingdiff/reject_selected.html" in [t.name for t in confirm.templates]
     assert 'name="reject-reason"' in confirm.content.decode()
+    assert "Maya Thompson (maya) · student" in confirm.content.decode()  # the learner's name
     assert refreshed(one).status == DiffStatus.PENDING
 
     blank = client.post(QUEUE, {"action": "reject_selected", "_selected_action": [one.pk, two.pk], "post": "yes",

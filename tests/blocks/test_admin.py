@@ -65,9 +65,11 @@ def test_block_list_and_pages_show_the_learners_name_and_search_finds_it(client,
     assert "Maya Thompson</a> <small class=\"quiet\">maya</small>" in page
     assert listed(client.get(BLOCKS, {"q": "thompson"})) == {block.pk}
     assert listed(client.get(BLOCKS, {"q": "u-42"})) == {other.pk}
-    for name in ("change", "history", "compare", "edit_content"):
-        crumbs = client.get(url(name, block)).content.decode().split('<div class="breadcrumbs">')[1].split("</div>")[0]
+    for name in ("change", "history", "compare", "edit_content", "settings", "soft_delete"):
+        page = client.get(url(name, block)).content.decode()
+        crumbs = page.split('<div class="breadcrumbs">')[1].split("</div>")[0]
         assert "student · Maya Thompson (maya)" in crumbs, name
+    assert "<li>student · Maya Thompson (maya) (v1)</li>" in page  # what the soft-delete would touch
 
 
 def test_list_shows_live_blocks_and_deleted_ones_behind_a_filter(client, block, staff_user):

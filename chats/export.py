@@ -120,12 +120,15 @@ def build_user_export(user_id: str) -> dict:
             .select_related("history_user")
             .order_by("history_date", "history_id")
         ):
-            chat_history[(row.agent_id, row.module_id)].append(row)
+            if row.user_id == user_id:  # the history column compares case-insensitively
+                chat_history[(row.agent_id, row.module_id)].append(row)
         profile = Learner.objects.filter(user_id=user_id).first()
+        # By the row's id: learner_history.user_id compares case- and accent-insensitively
+        # (simple-history does not copy the binary collation), so "Maya" would match "maya".
         profile_history = list(
-            HistoricalLearner.objects.filter(user_id=user_id).select_related("history_user")
+            HistoricalLearner.objects.filter(id=profile.pk).select_related("history_user")
             .order_by("history_date", "history_id")
-        )
+        ) if profile is not None else []
         # Only the display columns: the ciphertext is never even read.
         key = (
             UserApiKey.objects.filter(user_id=user_id)

@@ -131,6 +131,17 @@ def test_the_export_holds_everything_about_the_learner_and_no_secret(staff_user)
 
 
 @pytest.mark.django_db
+def test_history_rows_are_the_learners_own_even_when_ids_differ_only_by_case():
+    learner_services.set_learner_profile(user_id="Maya", display_name="Upper", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Lower", actor="system")
+    services.upsert_module_chat(user_id="Maya", agent_id="tutor", module_id="m1", chat_id="upper", actor="system")
+    services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="m1", chat_id="lower", actor="system")
+    doc = build_user_export("maya")
+    assert [h["display_name"] for h in doc["profile"]["history"]] == ["Lower"]
+    assert [h["chat_id"] for c in doc["module_chats"] for h in c["history"]] == ["lower"]
+
+
+@pytest.mark.django_db
 def test_an_unknown_learner_gives_an_empty_document():
     doc = build_user_export("nobody")
     assert (doc["profile"], doc["blocks"], doc["diffs"], doc["module_chats"]) == (None, [], [], [])

@@ -30,3 +30,10 @@ class IdempotencyKeyReused(ServiceError):
 class ReasonRequired(ServiceError):
     code = "reason_required"
     status = 400
+
+
+class BaseVersionMoved(ServiceError):
+    """Approval was asked only if the block is still at the proposal's base version."""
+
+    code = "base_version_moved"
+    status = 409

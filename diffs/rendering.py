@@ -22,6 +22,14 @@ EQUAL, REPLACE, INSERT, DELETE, SKIP = "equal", "replace", "insert", "delete", "
 # Word-level diffs are quadratic in the worst case: past this many (tokens x tokens) in the
 # part of a line pair that differs, the whole differing part is marked instead.
 MAX_INTRALINE_WORK = 250_000
+# Two lines of a replaced block are shown side by side with word marks only when at least this
+# share of their words match (difflib's ratio over the non-space tokens); otherwise the old line
+# is a whole-line delete and the new one a whole-line insert: marking "short" unchanged between
+# two unrelated sentences of a rethink misleads more than it helps.
+PAIR_CUTOFF = 0.5
+# Line pairs compared to find similar lines in one replaced block; beyond it, lines are only
+# compared in order (line k with line k).
+MAX_PAIRING_WORK = 2_500
 
 # Characters of scripts written without spaces become tokens of their own (so one changed
 # character in a Chinese sentence does not mark the whole sentence).
@@ -62,7 +70,8 @@ _EMPTY = Html("")
 
 
 def side_by_side(old: str, new: str) -> list[Row]:
-    """Every line of both texts, aligned; replaced lines are paired in order and word-diffed."""
+    """Every line of both texts, aligned. In a replaced block, similar lines are paired (in
+    order) and word-diffed; the others are whole-line deletes and inserts."""
     a, b = split_lines(old), split_lines(new)
     rows: list[Row] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
@@ -72,15 +81,56 @@ def side_by_side(old: str, new: str) -> list[Row]:
                 for i, j in zip(range(i1, i2), range(j1, j2))
             )
             continue
-        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
-        for k in range(paired):
-            left, right = word_diff(a[i1 + k], b[j1 + k])
-            rows.append(Row(REPLACE, i1 + k + 1, left, j1 + k + 1, right))
-        rows.extend(Row(DELETE, i + 1, _escape_line(a[i]), None, _EMPTY)
-                    for i in range(i1 + paired, i2))
-        rows.extend(Row(INSERT, None, _EMPTY, j + 1, _escape_line(b[j]))
-                    for j in range(j1 + paired, j2))
+        pairs = _similar_pairs(a, b, i1, i2, j1, j2) if tag == "replace" else []
+        i, j = i1, j1
+        for pi, pj in [*pairs, (i2, j2)]:
+            rows.extend(Row(DELETE, k + 1, _escape_line(a[k]), None, _EMPTY) for k in range(i, pi))
+            rows.extend(Row(INSERT, None, _EMPTY, k + 1, _escape_line(b[k])) for k in range(j, pj))
+            if pi < i2:
+                left, right = word_diff(a[pi], b[pj])
+                rows.append(Row(REPLACE, pi + 1, left, pj + 1, right))
+            i, j = pi + 1, pj + 1
     return rows
+
+
+def _words_of(line: str) -> list[str]:
+    return [t for t in tokenize(_split_eol(line)[0]) if not t.isspace()]
+
+
+def _similarity(a_words: list[str], b_words: list[str]) -> float:
+    if not a_words and not b_words:
+        return 1.0
+    matcher = difflib.SequenceMatcher(None, a_words, b_words, autojunk=False)
+    if matcher.real_quick_ratio() < PAIR_CUTOFF or matcher.quick_ratio() < PAIR_CUTOFF:
+        return 0.0
+    return matcher.ratio()
+
+
+def _similar_pairs(a, b, i1, i2, j1, j2) -> list[tuple[int, int]]:
+    """(i, j) line pairs of a replaced block that are similar enough to word-diff, in order.
+
+    Like difflib's own "fancy replace": the most similar pair splits the block, and the parts
+    before and after it are paired the same way.
+    """
+    if (i2 - i1) * (j2 - j1) > MAX_PAIRING_WORK:
+        return [(i1 + k, j1 + k) for k in range(min(i2 - i1, j2 - j1))
+                if _similarity(_words_of(a[i1 + k]), _words_of(b[j1 + k])) >= PAIR_CUTOFF]
+    a_words = [_words_of(a[i]) for i in range(i1, i2)]
+    b_words = [_words_of(b[j]) for j in range(j1, j2)]
+    score = [[_similarity(x, y) for y in b_words] for x in a_words]
+
+    def pairs(lo_i, hi_i, lo_j, hi_j):
+        best, at = PAIR_CUTOFF, None
+        for i in range(lo_i, hi_i):
+            for j in range(lo_j, hi_j):
+                if score[i][j] > best or (at is None and score[i][j] >= best):
+                    best, at = score[i][j], (i, j)
+        if at is None:
+            return []
+        i, j = at
+        return [*pairs(lo_i, i, lo_j, j), (i1 + i, j1 + j), *pairs(i + 1, hi_i, j + 1, hi_j)]
+
+    return pairs(0, i2 - i1, 0, j2 - j1)
 
 
 def collapse(rows: list[Row], context: int = 3) -> list[Row]:

@@ -1594,8 +1594,38 @@ class _Mapper:
             letta["identity"] = _compact({
                 "id": identity.id, "name": identity.name, "identity_type": identity.identity_type,
                 "properties": identity.properties})
+        display_name, email = _learner_names(identity, agents)
         return LearnerRecord(user_id=user_id, source=self.snap.source,
-                             source_key=",".join(a.ref for a in agents), metadata={"letta": letta})
+                             source_key=",".join(a.ref for a in agents), metadata={"letta": letta},
+                             display_name=display_name, email=email)
+
+
+# Where a learner's name and email may sit, first found wins: the identity's name, the identity's
+# properties, then the agents' metadata (never an agent's own `name`).
+_NAME_KEYS = ("display_name", "youlab_user_name", "youlab_display_name", "user_name")
+_EMAIL_KEYS = ("email", "youlab_user_email", "user_email")
+
+
+def _learner_names(identity: LettaIdentity | None, agents: list[LettaAgent]) -> tuple[str, str]:
+    """(display name, email) of a learner from their Letta identity and agents ("" if none)."""
+    names: list[Any] = []
+    emails: list[Any] = []
+    if identity is not None:
+        names.append(identity.name)
+        properties = identity.properties if isinstance(identity.properties, list) else []
+        found = {p["key"]: p.get("value") for p in properties
+                 if isinstance(p, dict) and isinstance(p.get("key"), str)}
+        names += [found.get(k) for k in ("name", *_NAME_KEYS)]
+        emails += [found.get(k) for k in _EMAIL_KEYS]
+    for agent in agents:
+        metadata = agent.metadata if isinstance(agent.metadata, dict) else {}
+        names += [metadata.get(k) for k in _NAME_KEYS]
+        emails += [metadata.get(k) for k in _EMAIL_KEYS]
+
+    def first(values):
+        return next((v.strip() for v in values if isinstance(v, str) and v.strip()), "")
+
+    return first(names), first(emails)
 
 
 def _compact(info: dict[str, Any]) -> dict[str, Any]:

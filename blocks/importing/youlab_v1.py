@@ -201,6 +201,27 @@ def map_actor(who: str | None) -> str:
     return UNKNOWN_ACTOR
 
 
+INIT_STUDENT_SUBJECT = "Initialize student block"
+
+
+def name_given_at_init(blocks: list[BlockRecord]) -> str:
+    """The name given to v1's `POST /users/init` ("" if none): the `student` block starts as the
+    course's TOML defaults, `profile = "<name>"` (committed as "Initialize student block")."""
+    for block in blocks:
+        if block.label != "student":
+            continue
+        for version in block.versions:
+            if version.reason != INIT_STUDENT_SUBJECT:
+                continue
+            text = version.metadata.get("v1", {}).get("toml") or version.content
+            try:
+                name = tomllib.loads(text).get("profile")
+            except tomllib.TOMLDecodeError:
+                return ""
+            return name.strip() if isinstance(name, str) else ""
+    return ""
+
+
 def toml_to_markdown(text: str) -> str:
     """Render a TOML block for display, as the toml-era UI did (spec §2b).
 
@@ -514,6 +535,7 @@ class _LearnerReader:
             self._report("note", ".git/shallow", "shallow repository: history before "
                          f"{len(sandbox.facts.shallow)} boundary commit(s) is not in it")
         blocks = self._read_blocks(head)
+        learner.display_name = name_given_at_init(blocks)
         diffs = self._read_diffs({b.label: b for b in blocks if not b.deleted})
         return [learner, *blocks, *diffs, *self.notes]
 

@@ -188,3 +188,10 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
         except Exception:
             logger.warning("rate-limit cache unavailable; request not counted", exc_info=True)
             return True
+
+
+def require_staff_permission(request, permission: str) -> None:
+    """Staff act within their Django model permissions, on the API as in the admin (design.md
+    §5); agent keys are governed by their scopes instead."""
+    if not is_agent(request) and not request.user.has_perm(permission):
+        raise exceptions.PermissionDenied(f"your account lacks the {permission} permission")

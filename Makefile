@@ -49,7 +49,10 @@ superuser: migrate
 run: migrate
 	@if [ "$${SUPERUSER:-0}" = 1 ]; then $(MAKE) --no-print-directory superuser; fi
 	@echo "Admin: http://$(HOST):$(PORT)/admin/   (Ctrl-C stops Django; 'make stop' stops Dolt)"
-	@DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
+	@export DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; \
+	if [ -z "$${YOULAB_FERNET_KEYS:-}" ] && [ "$$DJANGO_DEBUG" = 1 ]; then \
+	  YOULAB_FERNET_KEYS=$$($(PY) scripts/dev_fernet_key.py) || exit 1; export YOULAB_FERNET_KEYS; fi; \
+	exec $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Production mode (docs/deploy.md): refuses to start without its settings, DEBUG off.
 serve: venv

@@ -4,10 +4,13 @@
 
 A fresh database is loaded with raw multi-row INSERTs (fast): first a small set (1,000 blocks,
 100 pending diffs), measured; then grown to ``--blocks`` blocks (with one history row each) and
-``--pending`` pending diffs plus 20% decided ones, measured again. Each page is requested through
-Django's test Client as a logged-in staff user, ``--repeat`` times after one warm-up; the table
-shows the median time and the query count (CaptureQueriesContext), which must not grow with
-the data (the target: constant query counts).
+``--pending`` pending diffs plus 20% decided ones, measured again. Every learner has a name
+(learners + learner_name_words, words made by learners.names as the service makes them): one
+name made of one of 50 first names and one of 16 family names, so "thompson" matches 6% of them
+(more than a page of blocks even in the small set), and one probe learner with a name nobody
+else has. Each page is requested through Django's test Client as a logged-in staff
+user, ``--repeat`` times after one warm-up; the table shows the median time and the query count
+(CaptureQueriesContext), which must not grow with the data (the target: constant query counts).
 """
 
 from __future__ import annotations
@@ -27,6 +30,32 @@ DIFF_COLUMNS = ["id", "owner_type", "owner_id", "label", "block_id", "operation"
                 "created_at", "updated_at", "reviewer_id", "reviewed_at", "applied_version"]
 
 
+FIRST_NAMES = [
+    "Maya", "Sofia", "Liam", "Noah", "Amara", "Xiaoming", "Elodie", "Mateo", "Zoe", "Ravi", "Ines", "Kofi",
+    "Hana", "Jonas", "Lucia", "Omar", "Priya", "Tariq", "Yuki", "Nadia", "Felix", "Greta", "Ivan", "Leila",
+    "Marco", "Nina", "Oscar", "Paula", "Quinn", "Rosa", "Sami", "Tess", "Uma", "Victor", "Wen", "Yara",
+    "Aiden", "Bea", "Caleb", "Dara", "Emil", "Farah", "Gus", "Hugo", "Iris", "Jada", "Kai", "Lena", "Milo", "Nora",
+]
+LAST_NAMES = ["Thompson", "Ramírez-Núñez", "Wang", "Okafor", "Martin", "Svensson", "Kowalski", "Haddad",
+              "Nakamura", "O'Brien", "Rossi", "Dubois", "Silva", "Novak", "Khan", "Meyer"]
+PROBE_NAME = "Zora Quintanilla"
+
+
+def insert_learners(cursor, owners: list[str], probe: str) -> None:
+    """A profile (and its search words) for each owner, as learners.services would write them."""
+    from learners.names import name_words
+
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    profiles, words = [], []
+    for n, owner in enumerate(owners):
+        name = PROBE_NAME if owner == probe else f"{FIRST_NAMES[n % 50]} {LAST_NAMES[n % 16]}"
+        profiles.append((owner, name, "", "import:bench", now, now))
+        words += [(owner, word) for word in sorted(name_words(name))]
+    bl.insert_rows(cursor, "learners", ["user_id", "display_name", "email", "updated_by", "created_at",
+                                        "updated_at"], profiles)
+    bl.insert_rows(cursor, "learner_name_words", ["user_id", "word"], words)
+
+
 def pages(probe_owner: str, pending: int, blocks: int) -> list[tuple[str, str]]:
     # A deep page: the 40th (150th) at full size, the last one of the small set. The lists count
     # at most 10,000 rows (CappedCountPaginator), so page 200 is the deepest one can go.
@@ -35,14 +64,21 @@ def pages(probe_owner: str, pending: int, blocks: int) -> list[tuple[str, str]]:
         ("review queue (pending diffs)", "/admin/diffs/pendingdiff/"),
         ("review queue, a deep page", f"/admin/diffs/pendingdiff/?p={diff_page}"),
         ("review queue, one learner", f"/admin/diffs/pendingdiff/?learner={probe_owner}"),
+        ("review queue, search one learner's name", "/admin/diffs/pendingdiff/?q=zora+quint"),
+        ("review queue, search a common name (6% of learners)", "/admin/diffs/pendingdiff/?q=thompson"),
         ("review queue, all statuses", "/admin/diffs/pendingdiff/?status=all"),
         ("block list", "/admin/blocks/block/"),
         ("block list, a deep page", f"/admin/blocks/block/?p={block_page}"),
         ("block list, one learner", f"/admin/blocks/block/?q={probe_owner}"),
+        ("block list, search one learner's name", "/admin/blocks/block/?q=quintanilla"),
+        ("block list, search a common name (6%)", "/admin/blocks/block/?q=thompson"),
         ("block list, by updated_at", "/admin/blocks/block/?o=-6"),
         ("block list, soft-deleted", "/admin/blocks/block/?state=deleted"),
         ("learners", "/admin/learners/"),
+        ("learners, search one name", "/admin/learners/?q=zora"),
+        ("learners, search a common name (6%)", "/admin/learners/?q=thompson"),
         ("one learner's page", f"/admin/learners/{probe_owner}/"),
+        ("one learner's page as of a date", f"/admin/learners/{probe_owner}/?as_of=2100-01-01T00:00"),
     ]
 
 
@@ -106,8 +142,9 @@ def main():
 
         blocks = bl.bulk_blocks(cursor, small_learners)
         insert_diffs(cursor, blocks, small_pending, small_pending // 5, staff.pk, 0)
-        bl.dolt_commit(cursor, "bench fixtures (small)")
         probe = blocks[len(blocks) // 2][1]
+        insert_learners(cursor, sorted({owner for _, owner, _ in blocks}), probe)
+        bl.dolt_commit(cursor, "bench fixtures (small)")
         print(f"Measuring at {len(blocks)} blocks / {small_pending} pending diffs ...", flush=True)
         small = measure(client, args.repeat, probe, small_pending, len(blocks))
 
@@ -117,6 +154,7 @@ def main():
         blocks += more
         insert_diffs(cursor, more, args.pending - small_pending, (args.pending - small_pending) // 5, staff.pk,
                      small_pending * 2)
+        insert_learners(cursor, sorted({owner for _, owner, _ in more}), probe)
         bl.dolt_commit(cursor, "bench fixtures (large)")
         load_s = time.perf_counter() - started
         cursor.execute("SELECT COUNT(*) FROM blocks")

@@ -9,10 +9,12 @@ off (SIMPLE_HISTORY_REVERT_DISABLED) and its per-version form view never saves.
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import BooleanField, F, Func
 from django.db.models.functions import SHA1, Length
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
@@ -22,6 +24,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from learners import selectors as learner_selectors
 from youlab import dolt
 from youlab.errors import ServiceError
 from youlab.staff import selectors
@@ -30,7 +33,10 @@ from youlab.staff.adminkit import (
     IndexOrderedChangeList,
     InputFilter,
     OwnerFilter,
+    attach_learner_names,
+    owner_link,
     search_exact_owner,
+    search_learners_by_name,
     text_from_textarea,
     text_search,
 )
@@ -98,6 +104,57 @@ class ContentForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
+class PrettyJSONField(forms.JSONField):
+    """A JSON editor that starts from readable, indented JSON (Django's writes one long line)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:  # absurdly deep nesting: a form error, never a 500
+            raise forms.ValidationError("This JSON is nested too deeply.") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown back as typed
+            return forms.fields.InvalidJSONInput(data)
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+class SettingsForm(forms.Form):
+    description = forms.CharField(
+        required=False, strip=False, max_length=services.MAX_DESCRIPTION_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="What the block is for; agents read it.",
+    )
+    char_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=services.MAX_CHAR_LIMIT, label="Character limit",
+        help_text="Empty: no limit. It cannot be below the current content's length.",
+    )
+    read_only = forms.BooleanField(required=False, label="Read-only for agents",
+                                   help_text="Agents' proposals for this block are refused (staff can still edit).")
+    metadata = PrettyJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 14, "class": "staff-editor", "spellcheck": "false"}),
+        help_text="A JSON object. Empty: no metadata.",
+    )
+    reason = forms.CharField(
+        required=False, max_length=1000, widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Optional; kept in the block's history and the Dolt commit message.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def clean_metadata(self):
+        value = self.cleaned_data["metadata"]
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Metadata must be a JSON object ({…}).")
+        return value
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         required=False, max_length=1000, widget=forms.TextInput(attrs={"size": 80}),
@@ -111,7 +168,8 @@ class BlockAdmin(SimpleHistoryAdmin):
     list_display_links = ("label",)
     list_filter = (StateFilter, OwnerFilter, "owner_type", "read_only")
     search_fields = ("label",)
-    search_help_text = "A learner id or shared namespace (exact), or part of a label."
+    search_help_text = ("A learner's name (the start of each word) or id, a shared namespace (exact), "
+                        "or part of a label.")
     # Only orders an index serves: the default (owner_type, owner_id, label) and updated_at.
     sortable_by = ("updated_at",)
     list_per_page = 50
@@ -123,10 +181,10 @@ class BlockAdmin(SimpleHistoryAdmin):
     fieldsets = (
         (None, {"fields": ("owner_type", "owner_id", "label", "description")}),
         ("Content", {"fields": ("content_display",)}),
-        ("Rules", {"fields": ("char_limit", "read_only", "metadata")}),
+        ("Settings", {"fields": ("char_limit", "read_only", "metadata_display")}),
         ("Version", {"fields": ("id", "version", "created_at", "updated_at", "deleted_at")}),
     )
-    readonly_fields = ("content_display",)
+    readonly_fields = ("content_display", "metadata_display")
     change_form_template = "admin/blocks/block/change_form.html"
     object_history_template = "admin/blocks/block/object_history.html"
     object_history_list_template = "admin/blocks/block/object_history_list.html"
@@ -160,9 +218,14 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         owned = search_exact_owner(queryset, Block, search_term)
+        if owned is None:
+            owned = search_learners_by_name(queryset, search_term, request)
         if owned is not None:
             return owned, False
         return text_search(queryset, search_term, binary_fields=("label",)), False
+
+    def annotate_results(self, blocks):
+        attach_learner_names(blocks)
 
     def slim_changelist_queryset(self, queryset):
         return queryset.defer("content", "description", "metadata").annotate(
@@ -171,9 +234,7 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="owner")
     def owner(self, block):
-        if block.owner_type == OwnerType.SHARED:
-            return f"shared:{block.owner_id}"
-        return format_html('<a href="{}">{}</a>', reverse("staff:learner", args=[block.owner_id]), block.owner_id)
+        return owner_link(block.owner_type, block.owner_id, getattr(block, "learner_name", ""))
 
     @admin.display(description="chars")
     def chars(self, block):
@@ -195,16 +256,24 @@ class BlockAdmin(SimpleHistoryAdmin):
     def content_display(self, block):
         return format_html('<pre class="staff-content">{}</pre>', block.content)
 
+    @admin.display(description="metadata")
+    def metadata_display(self, block):
+        return metadata_table(block.metadata)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self._block_links(request, obj))
+            name = context["owner_name"]
+            context["subtitle"] = f"{obj.label} · {name} ({obj.owner_display})" if name else str(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _block_links(self, request, block):
         pk = block.pk
         links = {
+            "owner_name": _owner_name(block),
             "can_write": self.has_write_permission(request, block),
             "edit_url": reverse("admin:blocks_block_edit_content", args=[pk]),
+            "settings_url": reverse("admin:blocks_block_settings", args=[pk]),
             "compare_url": reverse("admin:blocks_block_compare", args=[pk]),
             "history_url": reverse("admin:blocks_block_history", args=[pk]),
             "soft_delete_url": reverse("admin:blocks_block_soft_delete", args=[pk]),
@@ -222,6 +291,7 @@ class BlockAdmin(SimpleHistoryAdmin):
         view = self.admin_site.admin_view
         return [
             path("<path:object_id>/edit-content/", view(self.edit_content_view), name="blocks_block_edit_content"),
+            path("<path:object_id>/settings/", view(self.settings_view), name="blocks_block_settings"),
             path("<path:object_id>/compare/", view(self.compare_view), name="blocks_block_compare"),
             path("<path:object_id>/revert/<int:version>/", view(self.revert_view), name="blocks_block_revert"),
             path("<path:object_id>/soft-delete/", view(self.soft_delete_view), name="blocks_block_soft_delete"),
@@ -240,6 +310,9 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     def _render(self, request, template, block, title, **context):
         request.current_app = self.admin_site.name
+        links = self._block_links(request, block)
+        if links["owner_name"]:  # "Settings: student · Maya Thompson (3f6c…)" rather than the bare id
+            title = title.replace(str(block), f"{block.label} · {links['owner_name']} ({block.owner_display})")
         return TemplateResponse(request, template, {
             **self.admin_site.each_context(request),
             "title": title,
@@ -249,7 +322,7 @@ class BlockAdmin(SimpleHistoryAdmin):
             "original": block,  # templates say `original`: `block` is the template block tag's
             "has_view_permission": True,
             "is_popup": False,
-            **self._block_links(request, block),
+            **links,
             **context,
         })
 
@@ -291,6 +364,50 @@ class BlockAdmin(SimpleHistoryAdmin):
                     return HttpResponseRedirect(change_url)
         return self._render(request, "admin/blocks/block/edit_content.html", block,
                             f"Edit content: {block}", form=form)
+
+    def settings_view(self, request, object_id):
+        """Description, char limit, read-only and metadata, through services.update_block_settings
+        (the same path as the API's PATCH): one new version, a history row, a Dolt commit."""
+        block, missing = self._block_or_404(request, object_id, write=True)
+        if missing:
+            return missing
+        change_url = reverse("admin:blocks_block_change", args=[block.pk])
+        if block.is_deleted:
+            messages.error(request, "This block is soft-deleted; restore it before changing its settings.")
+            return HttpResponseRedirect(change_url)
+        form = SettingsForm(initial={
+            "description": block.description, "char_limit": block.char_limit, "read_only": block.read_only,
+            "metadata": block.metadata, "version": block.version,
+        })
+        if request.method == "POST":
+            form = SettingsForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    updated = services.update_block_settings(
+                        block=block, description=text_from_textarea(data["description"], block.description),
+                        char_limit=data["char_limit"], read_only=data["read_only"], metadata=data["metadata"],
+                        actor=services.staff_actor(request.user), reason=data["reason"].strip(),
+                        expected_version=data["version"], author=dolt.author_for_user(request.user),
+                        user=request.user,
+                    )
+                except BlockConflict as exc:
+                    form.add_error(None, f"The block changed while you were editing ({exc.message}). "
+                                         "Reload to see its current settings.")
+                except OverCharLimit as exc:
+                    form.add_error("char_limit", exc.message)
+                except ServiceError as exc:
+                    field = exc.details.get("field")
+                    form.add_error(field if field in form.fields else None, exc.message)
+                else:
+                    if updated.version == block.version:
+                        messages.info(request, "Nothing changed.")
+                    else:
+                        messages.success(request, f"Saved the settings of {updated}: now version {updated.version}.")
+                    return HttpResponseRedirect(change_url)
+        return self._render(request, "admin/blocks/block/settings.html", block, f"Settings: {block}",
+                            form=form, metadata_table=metadata_table(block.metadata),
+                            content_length=len(block.content))
 
     def compare_view(self, request, object_id):
         block, missing = self._block_or_404(request, object_id)
@@ -351,6 +468,7 @@ class BlockAdmin(SimpleHistoryAdmin):
                                           f"now version {updated.version}.")
             return HttpResponseRedirect(reverse("admin:blocks_block_change", args=[block.pk]))
         verb = "Soft-delete" if deleted else "Restore"
+        attach_learner_names([block])
         return self._render(request, "admin/blocks/block/set_deleted.html", block, f"{verb} {block}",
                             form=form, deleted=deleted, verb=verb, blocks=[block])
 
@@ -380,6 +498,7 @@ class BlockAdmin(SimpleHistoryAdmin):
         if form.is_bound and form.is_valid():
             self._bulk_set_deleted(request, blocks, True, form.cleaned_data["reason"])
             return None
+        attach_learner_names(blocks)
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/blocks/block/set_deleted.html", {
             **self.admin_site.each_context(request),
@@ -431,7 +550,12 @@ class BlockAdmin(SimpleHistoryAdmin):
 
     def history_view(self, request, object_id, extra_context=None):
         obj_id = unquote(object_id)
+        try:
+            block = Block.objects.filter(pk=obj_id).only("owner_type", "owner_id").first()
+        except (ValidationError, ValueError):
+            block = None  # simple-history's view answers the unknown id
         context = {
+            "owner_name": _owner_name(block) if block else "",
             "compare_url": reverse("admin:blocks_block_compare", args=[obj_id]),
             "can_write": self.has_write_permission(request),
             "change_url": reverse("admin:blocks_block_change", args=[obj_id]),
@@ -449,11 +573,37 @@ class BlockAdmin(SimpleHistoryAdmin):
         return HttpResponseRedirect(f"{url}?a={record.version}" if record else url)
 
 
+def metadata_table(metadata):
+    """Metadata as staff read it: one row per key, text as text, anything else as indented JSON."""
+    if not metadata:
+        return format_html('<span class="quiet">{}</span>', "none")
+    if not isinstance(metadata, dict):
+        return format_html("<pre>{}</pre>", json.dumps(metadata, indent=2, ensure_ascii=False))
+    rows = []
+    for key in sorted(metadata, key=str):
+        value = metadata[key]
+        if isinstance(value, str):
+            shown = format_html("{}", value)
+        elif isinstance(value, (bool, int, float)) or value is None:
+            shown = format_html("<code>{}</code>", json.dumps(value))
+        else:
+            shown = format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+        rows.append(format_html("<dt>{}</dt><dd>{}</dd>", key, shown))
+    return format_html('<dl class="staff-kv staff-metadata">{}</dl>', mark_safe("".join(rows)))
+
+
 def _int(value, default):
     try:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _owner_name(block) -> str:
+    """The learner's display name for a learner's block ("" for shared blocks and unnamed learners)."""
+    if block.owner_type != OwnerType.USER:
+        return ""
+    return learner_selectors.labels_for([block.owner_id]).get(block.owner_id, "")
 
 
 def _owner_query(block):

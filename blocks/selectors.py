@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from .exceptions import BlockNotFound
@@ -48,3 +50,27 @@ def block_history(block: Block) -> QuerySet[HistoricalBlock]:
             "history_date", "diff_id", "deleted_at",
         )
     )
+
+
+def block_as_of(owner_type: str, owner_id: str, label: str, when: datetime) -> HistoricalBlock:
+    """The block as it was at `when`: its newest version dated at or before then.
+
+    BlockNotFound when it did not exist yet, or was soft-deleted at that time. Versions are
+    block_history rows, which keep imported versions' original dates.
+    """
+    block = Block.objects.filter(owner_type=owner_type, owner_id=owner_id, label=label).only("id").order_by().first()
+    version = None
+    if block is not None:
+        version = (
+            Block.history.filter(id=block.pk, history_date__lte=when)
+            .order_by("-history_date", "-version")
+            .first()
+        )
+    if version is None or version.deleted_at is not None:
+        what = "shared namespace" if owner_type == "shared" else "learner"
+        state = "was soft-deleted" if version is not None else "did not exist"
+        raise BlockNotFound(
+            f"block {label!r} of {what} {owner_id!r} {state} at {when.isoformat()}",
+            details={"owner_type": owner_type, "owner_id": owner_id, "label": label, "as_of": when.isoformat()},
+        )
+    return version

@@ -7,6 +7,7 @@ actor and reason; after it commits, one Dolt commit by the given author.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -26,6 +27,18 @@ from .models import Block, OwnerType
 
 MAX_LABEL_LENGTH = 255
 MAX_OWNER_LENGTH = 255
+MAX_CHAR_LIMIT = 2**31 - 1
+MAX_DESCRIPTION_LENGTH = 20_000
+MAX_METADATA_CHARS = 100_000  # as compact JSON
+MAX_METADATA_DEPTH = 32
+
+
+class _Unset:
+    def __repr__(self):
+        return "UNSET"
+
+
+UNSET = _Unset()  # a keyword argument left out: "leave it as it is" (None may be a value)
 
 
 def validate_label(label: str) -> str:
@@ -143,11 +156,14 @@ def update_block_content(
     diff_id=None,
     enforce_char_limit: bool = True,
     dolt_commit: bool = True,
+    commit_summary: str | None = None,
+    commit_detail: str = "",
 ) -> Block:
     """Replace a block's content as one new version.
 
     `expected_version` makes the write conditional: when the block moved on since the caller
-    read it, BlockConflict is raised and nothing is written.
+    read it, BlockConflict is raised and nothing is written. The Dolt commit message is
+    "<commit_summary or reason>: <owner>/<label> v<new version>[ — <commit_detail>]".
     """
     if enforce_char_limit:
         check_char_limit(content, block.char_limit)
@@ -168,7 +184,8 @@ def update_block_content(
             _stamp_history(current, actor=actor, reason=reason, diff_id=diff_id, user=user)
             current.save()
             if dolt_commit:
-                dolt.commit_on_success(_commit_message(current, reason or "Update block"), author)
+                message = _commit_message(current, commit_summary or reason or "Update block")
+                dolt.commit_on_success(message + (f" — {commit_detail}" if commit_detail else ""), author)
             return current
 
     updated = dolt.retry_on_conflict(unit)
@@ -203,13 +220,15 @@ def set_block_deleted(
 
 
 def revert_block(
-    block: Block, version: int, *, actor: str, reason: str = "", author: str = dolt.SYSTEM_AUTHOR,
-    user=None, dolt_commit: bool = True,
+    block: Block, version: int, *, actor: str, reason: str = "", by: str = "",
+    author: str = dolt.SYSTEM_AUTHOR, user=None, dolt_commit: bool = True,
 ) -> Block:
     """Make a new version whose content equals version `version` of the block.
 
     Only the content is restored: label, limits and flags keep their current values, and the
-    revert is itself a version, so it can be reverted too.
+    revert is itself a version, so it can be reverted too. The history row says
+    "Revert to vN[ by <by>][: <reason>]", the Dolt commit
+    "Revert to vN[ by <by>]: <owner>/<label> v<new>[ — <reason>]".
     """
     old = (
         Block.history.filter(id=block.pk, version=version)
@@ -223,16 +242,20 @@ def revert_block(
     current = Block.objects.get(pk=block.pk)
     if version == current.version:
         raise InvalidBlockInput(f"the block is already at version {version}")
+    what = f"Revert to v{version}" + (f" by {by}" if by else "")
+    reason = reason.strip()
     return update_block_content(
         current,
         old.content,
         actor=actor,
-        reason=reason or f"Reverted to version {version}",
+        reason=what + (f": {reason}" if reason else ""),
         expected_version=current.version,
         author=author,
         user=user,
         enforce_char_limit=False,  # the old version was valid when it was written
         dolt_commit=dolt_commit,
+        commit_summary=what,
+        commit_detail=reason,
     )
 
 
@@ -242,7 +265,131 @@ def revert_block_as_staff(block: Block, version: int, *, reviewer, reason: str =
         block,
         version,
         actor=staff_actor(reviewer),
-        reason=reason or f"Reverted to version {version} by {reviewer.get_username()}",
+        reason=reason,
+        by=reviewer.get_username(),
         author=dolt.author_for_user(reviewer),
         user=reviewer,
     )
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+SETTINGS = ("description", "char_limit", "read_only", "metadata")
+
+
+def _depth(value, limit: int, level: int = 1) -> int:
+    if level > limit:
+        return level
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max([level, *(_depth(child, limit, level + 1) for child in children)])
+
+
+def validate_settings(*, description=UNSET, char_limit=UNSET, read_only=UNSET, metadata=UNSET) -> dict:
+    """The given settings, checked; InvalidBlockInput names the first bad one."""
+    settings = {}
+    if description is not UNSET:
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
+            raise InvalidBlockInput(f"description must be text of at most {MAX_DESCRIPTION_LENGTH} characters",
+                                    details={"field": "description"})
+        settings["description"] = description
+    if char_limit is not UNSET:
+        if char_limit is not None and (
+            not isinstance(char_limit, int) or isinstance(char_limit, bool) or not 1 <= char_limit <= MAX_CHAR_LIMIT
+        ):
+            raise InvalidBlockInput(f"char_limit must be empty (no limit) or a whole number from 1 to {MAX_CHAR_LIMIT}",
+                                    details={"field": "char_limit"})
+        settings["char_limit"] = char_limit
+    if read_only is not UNSET:
+        if not isinstance(read_only, bool):
+            raise InvalidBlockInput("read_only must be true or false", details={"field": "read_only"})
+        settings["read_only"] = read_only
+    if metadata is not UNSET:
+        if not isinstance(metadata, dict):
+            raise InvalidBlockInput("metadata must be a JSON object", details={"field": "metadata"})
+        too_big = InvalidBlockInput(
+            f"metadata may hold at most {MAX_METADATA_CHARS} characters of JSON, nested at most "
+            f"{MAX_METADATA_DEPTH} deep", details={"field": "metadata"})
+        if _depth(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:  # first: json.dumps recurses
+            raise too_big
+        try:
+            size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise InvalidBlockInput(f"metadata is not JSON: {exc}", details={"field": "metadata"}) from None
+        if size > MAX_METADATA_CHARS:
+            raise too_big
+        settings["metadata"] = metadata
+    return settings
+
+
+def _describe(name: str, old, new) -> str:
+    """One setting's change for history reasons and commit messages ("char_limit 500 → 800")."""
+    if name in ("description", "metadata"):
+        return name
+
+    def shown(value):
+        if name == "read_only":
+            return "on" if value else "off"
+        return "none" if value is None else str(value)
+
+    return f"{name} {shown(old)} → {shown(new)}"
+
+
+def update_block_settings(
+    *,
+    block: Block,
+    description=UNSET,
+    char_limit=UNSET,
+    read_only=UNSET,
+    metadata=UNSET,
+    actor: str,
+    reason: str = "",
+    expected_version: int | None = None,
+    author: str = dolt.SYSTEM_AUTHOR,
+    user=None,
+) -> Block:
+    """Change a block's description, char limit, read-only flag and/or metadata as one new
+    version (the content stays), with a history row naming what changed and one Dolt commit.
+
+    Settings left UNSET keep their value; settings equal to the current ones write nothing (the
+    block is returned as it is). A char limit below the current content's length is refused
+    (OverCharLimit): raise it, or shorten the content first. A soft-deleted block is refused.
+    """
+    wanted = validate_settings(description=description, char_limit=char_limit, read_only=read_only,
+                               metadata=metadata)
+    if len(reason) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidBlockInput("reason is too long", details={"field": "reason"})
+
+    def unit():
+        with dolt.atomic():
+            current = Block.objects.get(pk=block.pk)
+            if current.is_deleted:
+                raise InvalidBlockInput("the block is soft-deleted; restore it before changing its settings")
+            if expected_version is not None and current.version != expected_version:
+                raise BlockConflict(
+                    f"block is at version {current.version}, not {expected_version}",
+                    details={"current_version": current.version},
+                )
+            changes = {k: v for k, v in wanted.items() if getattr(current, k) != v}
+            if not changes:
+                return current
+            if "char_limit" in changes and changes["char_limit"] is not None \
+                    and len(current.content) > changes["char_limit"]:
+                raise OverCharLimit(
+                    f"the content has {len(current.content)} characters; a limit of "
+                    f"{changes['char_limit']} is below that (shorten the content first)",
+                    details={"length": len(current.content), "char_limit": changes["char_limit"]},
+                )
+            summary = ", ".join(_describe(k, getattr(current, k), v) for k, v in changes.items())
+            for name, value in changes.items():
+                setattr(current, name, value)
+            current.version += 1
+            current.updated_at = timezone.now()
+            why = f"Settings: {summary}" + (f": {reason}" if reason else "")
+            _stamp_history(current, actor=actor, reason=why, user=user)
+            current.save()
+            dolt.commit_on_success(
+                f"Change settings of {current.owner_display}/{current.label} v{current.version} "
+                f"({actor}): {summary}" + (f": {reason}" if reason else ""), author)
+            return current
+
+    return dolt.retry_on_conflict(unit)

@@ -6,7 +6,12 @@ from django.contrib.auth import get_permission_codename
 from simple_history.admin import SimpleHistoryAdmin
 
 from youlab import dolt
-from youlab.staff.adminkit import ReadOnlyHistoryFormMixin
+from youlab.staff.adminkit import (
+    AnnotatedChangeList,
+    ReadOnlyHistoryFormMixin,
+    attach_learner_names,
+    learner_link,
+)
 
 from . import services
 from .exceptions import ChatsError
@@ -17,9 +22,23 @@ def _actor(request) -> str:
     return f"staff:{request.user.get_username()}"
 
 
+class LearnerColumnMixin:
+    """The learner column: their name beside the id (one query per page)."""
+
+    def get_changelist(self, request, **kwargs):
+        return AnnotatedChangeList
+
+    def annotate_results(self, rows):
+        attach_learner_names(rows, owner_type_attr=None, owner_id_attr="user_id")
+
+    @admin.display(description="learner", ordering="user_id")
+    def learner(self, obj):
+        return learner_link(obj.user_id, getattr(obj, "learner_name", ""))
+
+
 @admin.register(ModuleChat)
-class ModuleChatAdmin(ReadOnlyHistoryFormMixin, SimpleHistoryAdmin):
-    list_display = ("user_id", "agent_id", "module_id", "chat_display", "updated_at")
+class ModuleChatAdmin(ReadOnlyHistoryFormMixin, LearnerColumnMixin, SimpleHistoryAdmin):
+    list_display = ("learner", "agent_id", "module_id", "chat_display", "updated_at")
     search_fields = ("=user_id", "agent_id", "module_id", "chat_id")
     show_full_result_count = False
     history_list_display = ("chat_id", "actor", "history_change_reason")
@@ -59,9 +78,9 @@ class ModuleChatAdmin(ReadOnlyHistoryFormMixin, SimpleHistoryAdmin):
 
 
 @admin.register(UserApiKey)
-class UserApiKeyAdmin(admin.ModelAdmin):
+class UserApiKeyAdmin(LearnerColumnMixin, admin.ModelAdmin):
     # Neither the key nor its ciphertext is ever shown: fingerprint + last 4 identify a key.
-    list_display = ("user_id", "masked", "updated_at")
+    list_display = ("learner", "masked", "updated_at")
     fields = ("user_id", "fingerprint", "last4", "created_at", "updated_at")
     readonly_fields = fields
     search_fields = ("=user_id",)

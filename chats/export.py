@@ -25,17 +25,20 @@ from django.utils.dateparse import parse_datetime
 
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs.models import PendingDiff
+from learners.models import HistoricalLearner, Learner
 
 from .exceptions import ChatsError, InvalidExportDocument
 from .models import HistoricalModuleChat, ModuleChat, UserApiKey
 from .validators import validate_id
 
 FORMAT = "youlab-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added `profile`; version 1 documents (without it) are still read
+READABLE_VERSIONS = (1, 2)
 TOP_LEVEL_KEYS = (
-    "format", "format_version", "exported_at", "user_id", "blocks", "diffs", "module_chats",
-    "owui_key",
+    "format", "format_version", "exported_at", "user_id", "profile", "blocks", "diffs",
+    "module_chats", "owui_key",
 )
+KEYS_ADDED = {"profile": 2}  # key: the format version that added it
 # Keys that describe the export itself, not the learner's data.
 EXPORT_ONLY_KEYS = {"exported_at"}
 
@@ -49,6 +52,8 @@ def _fields(model) -> list[models.Field]:
         PendingDiff: {"idempotency_key", "request_fingerprint", "response_body"},
         ModuleChat: {"id"},
         HistoricalModuleChat: {"id", "history_id"},
+        Learner: {"id"},
+        HistoricalLearner: {"id", "history_id"},
     }[model]
     return [f for f in model._meta.concrete_fields if f.name not in excluded]
 
@@ -115,7 +120,15 @@ def build_user_export(user_id: str) -> dict:
             .select_related("history_user")
             .order_by("history_date", "history_id")
         ):
-            chat_history[(row.agent_id, row.module_id)].append(row)
+            if row.user_id == user_id:  # the history column compares case-insensitively
+                chat_history[(row.agent_id, row.module_id)].append(row)
+        profile = Learner.objects.filter(user_id=user_id).first()
+        # By the row's id: learner_history.user_id compares case- and accent-insensitively
+        # (simple-history does not copy the binary collation), so "Maya" would match "maya".
+        profile_history = list(
+            HistoricalLearner.objects.filter(id=profile.pk).select_related("history_user")
+            .order_by("history_date", "history_id")
+        ) if profile is not None else []
         # Only the display columns: the ciphertext is never even read.
         key = (
             UserApiKey.objects.filter(user_id=user_id)
@@ -128,6 +141,10 @@ def build_user_export(user_id: str) -> dict:
         "format_version": FORMAT_VERSION,
         "exported_at": _iso(timezone.now()),
         "user_id": user_id,
+        "profile": (
+            {**_dump(profile, Learner), "history": [_dump(r, HistoricalLearner) for r in profile_history]}
+            if profile is not None else None
+        ),
         "blocks": [{**_dump(b, Block), "history": block_history[b.pk]} for b in blocks],
         "diffs": [_dump(d, PendingDiff) for d in diffs],
         "module_chats": [
@@ -169,6 +186,8 @@ class ParsedExport:
     diffs: list = field(default_factory=list)
     chats: list = field(default_factory=list)
     chat_history: list = field(default_factory=list)  # one list per chat, same order as chats
+    profile: Learner | None = None
+    profile_history: list = field(default_factory=list)
     # (instance, attname, username): filled with the local user's id at import time.
     user_links: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
@@ -273,15 +292,17 @@ def parse_export_document(document) -> ParsedExport:
         raise InvalidExportDocument("the document must be a JSON object")
     if document.get("format") != FORMAT:
         raise InvalidExportDocument(f"not a {FORMAT} document (format is {document.get('format')!r})")
-    if document.get("format_version") != FORMAT_VERSION:
+    version = document.get("format_version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise InvalidExportDocument(
-            f"unsupported format_version {document.get('format_version')!r}: "
-            f"this version of YouLab reads {FORMAT_VERSION}"
+            f"unsupported format_version {version!r}: this version of YouLab reads "
+            + " and ".join(map(str, READABLE_VERSIONS))
         )
-    missing = [k for k in TOP_LEVEL_KEYS if k not in document]
+    keys = [k for k in TOP_LEVEL_KEYS if KEYS_ADDED.get(k, 1) <= version]
+    missing = [k for k in keys if k not in document]
     if missing:
         raise InvalidExportDocument(f"missing key(s): {', '.join(missing)}")
-    unknown = set(document) - set(TOP_LEVEL_KEYS)
+    unknown = set(document) - set(keys)
     if unknown:
         raise InvalidExportDocument(f"unknown key(s): {', '.join(sorted(unknown))}")
     try:
@@ -333,6 +354,19 @@ def parse_export_document(document) -> ParsedExport:
             for j, row in enumerate(_list_of_objects(data.get("history"), f"{path}.history"))
         ])
 
+    profile = document.get("profile")
+    if profile is not None:
+        if not isinstance(profile, dict):
+            raise InvalidExportDocument("profile: expected an object or null")
+        parsed.profile = _load(Learner, profile, "profile", parsed, ignore={"history"})
+        if parsed.profile.user_id != user_id:
+            raise _invalid("profile", f"belongs to learner {parsed.profile.user_id}, not {user_id}")
+        for j, row in enumerate(_list_of_objects(profile.get("history"), "profile.history")):
+            version = _load(HistoricalLearner, row, f"profile.history[{j}]", parsed)
+            if version.user_id != user_id:
+                raise _invalid(f"profile.history[{j}]", f"belongs to learner {version.user_id}, not {user_id}")
+            parsed.profile_history.append(version)
+
     key = document["owui_key"]
     if not isinstance(key, dict) or not isinstance(key.get("present"), bool):
         raise InvalidExportDocument("owui_key: expected an object with a boolean 'present'")
@@ -350,7 +384,8 @@ def parse_export_document(document) -> ParsedExport:
 def learner_has_data(user_id: str) -> bool:
     """Any of the learner's rows (a key alone does not count: exports never carry one)."""
     return (
-        Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id).exists()
+        Learner.objects.filter(user_id=user_id).exists()
+        or Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id).exists()
         or PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id=user_id).exists()
         or ModuleChat.objects.filter(user_id=user_id).exists()
         or HistoricalModuleChat.objects.filter(user_id=user_id).exists()
@@ -360,9 +395,12 @@ def learner_has_data(user_id: str) -> bool:
 def comparable(document: dict) -> dict:
     """The learner's data in a document, without what describes the export itself.
 
-    The key section is left out too: a key is never exported, so it cannot be restored.
+    The key section is left out too: a key is never exported, so it cannot be restored. A
+    version 1 document (no profile) compares as one whose learner has no profile.
     """
-    return {k: v for k, v in document.items() if k not in EXPORT_ONLY_KEYS | {"owui_key"}}
+    data = {k: v for k, v in document.items() if k not in EXPORT_ONLY_KEYS | {"owui_key", "format_version"}}
+    data.setdefault("profile", None)
+    return data
 
 
 def matches_current_data(document: dict) -> bool:

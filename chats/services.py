@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
+from learners.services import restore_learner_profile
 from youlab import dolt
 
 from . import crypto, export
@@ -321,6 +322,7 @@ class ImportResult:
     diffs: int = 0
     module_chats: int = 0
     module_chat_versions: int = 0
+    profile: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -372,6 +374,7 @@ def import_user_export(
         result.blocks, result.versions = len(parsed.blocks), len(parsed.block_history)
         result.diffs, result.module_chats = len(parsed.diffs), len(parsed.chats)
         result.module_chat_versions = sum(len(rows) for rows in parsed.chat_history)
+        result.profile = parsed.profile is not None
     return result
 
 
@@ -410,6 +413,8 @@ def _link_users(user_links) -> list[str]:
 
 
 def _write(parsed):
+    if parsed.profile is not None:
+        restore_learner_profile(profile=parsed.profile, history=parsed.profile_history)
     Block.objects.bulk_create(parsed.blocks, batch_size=200)
     PendingDiff.objects.bulk_create(parsed.diffs, batch_size=200)
     HistoricalBlock.objects.bulk_create(parsed.block_history, batch_size=200)

@@ -21,10 +21,11 @@ from django.http import HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from blocks.models import OwnerType
+from learners import selectors as learner_selectors
 from youlab.errors import ServiceError
 from youlab.staff import selectors
 from youlab.staff.adminkit import (
@@ -32,14 +33,17 @@ from youlab.staff.adminkit import (
     IndexOrderedChangeList,
     InputFilter,
     OwnerFilter,
+    attach_learner_names,
+    owner_link,
     search_exact_owner,
+    search_learners_by_name,
     text_from_textarea,
     text_search,
 )
 
 from . import services
 from .edits import EditError
-from .exceptions import DiffNotPending
+from .exceptions import BaseVersionMoved, DiffNotPending
 from .models import DiffStatus, PendingDiff
 
 admin.site.site_header = "YouLab staff"
@@ -168,6 +172,7 @@ class Outcome:
     label: str
     kind: str  # approved | rejected | conflict | skipped | error
     detail: str = ""
+    rebased: str = ""  # approved onto a newer version: "rebased onto v3 (proposed against v1)"
 
     LEVELS = {
         "approved": messages.SUCCESS,
@@ -178,8 +183,11 @@ class Outcome:
     }
 
 
-def _owner_display(owner_type, owner_id):
-    return f"shared:{owner_id}" if owner_type == OwnerType.SHARED else owner_id
+def _owner_display(owner_type, owner_id, names=None):
+    if owner_type == OwnerType.SHARED:
+        return f"shared:{owner_id}"
+    name = (names or {}).get(owner_id)
+    return f"{name} ({owner_id})" if name else owner_id
 
 
 @admin.register(PendingDiff)
@@ -191,15 +199,16 @@ class PendingDiffAdmin(admin.ModelAdmin):
     list_display_links = ("label_link",)
     list_filter = (StatusFilter, AgeFilter, OwnerFilter, LabelFilter, AgentFilter, "operation")
     search_fields = ("label", "agent_key_name", "agent_id", "reasoning")
-    search_help_text = "A learner id or shared namespace (exact), or part of a label, agent, agent id or reasoning."
-    ordering = ("-created_at",)
+    search_help_text = ("A learner's name (the start of each word) or id, a shared namespace (exact), "
+                        "or part of a label, agent, agent id or reasoning.")
+    ordering = ("created_at",)  # first in, first out: the oldest proposal waits longest
     sortable_by = ("proposed",)
     list_per_page = 50
     list_select_related = False  # related rows are prefetched: a JOIN defeats Dolt's index scan
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
-    actions = ("approve_selected", "reject_selected")
+    actions = ("approve_selected", "approve_selected_on_base", "reject_selected")
     change_list_template = "admin/diffs/pendingdiff/change_list.html"
     review_template = "admin/diffs/pendingdiff/review.html"
     reject_selected_template = "admin/diffs/pendingdiff/reject_selected.html"
@@ -222,10 +231,15 @@ class PendingDiffAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         owned = search_exact_owner(queryset, PendingDiff, search_term)
+        if owned is None:
+            owned = search_learners_by_name(queryset, search_term, request)
         if owned is not None:
             return owned, False
         return text_search(queryset, search_term, fields=("agent_key_name", "agent_id", "reasoning"),
                            binary_fields=("label",)), False
+
+    def annotate_results(self, diffs):
+        attach_learner_names(diffs)
 
     def index_ordering(self, request, ordering):
         """With one status selected, order by (status, created_at): the index's own order."""
@@ -274,9 +288,7 @@ class PendingDiffAdmin(admin.ModelAdmin):
 
     @admin.display(description="learner")
     def learner(self, diff):
-        if diff.owner_type == OwnerType.SHARED:
-            return f"shared:{diff.owner_id}"
-        return format_html('<a href="{}">{}</a>', reverse("staff:learner", args=[diff.owner_id]), diff.owner_id)
+        return owner_link(diff.owner_type, diff.owner_id, getattr(diff, "learner_name", ""))
 
     @admin.display(description="agent")
     def agent(self, diff):
@@ -320,9 +332,14 @@ class PendingDiffAdmin(admin.ModelAdmin):
             response = self._decide(request, diff, action, preview, forms_)
             if response is not None:
                 return response
+        learner_name = ""
+        if diff.owner_type == OwnerType.USER:
+            learner_name = learner_selectors.labels_for([diff.owner_id]).get(diff.owner_id, "")
+        owner = _owner_display(diff.owner_type, diff.owner_id)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Review: {diff.label} of {_owner_display(diff.owner_type, diff.owner_id)}",
+            "title": f"Review: {diff.label} of {f'{learner_name} ({owner})' if learner_name else owner}",
+            "learner_name": learner_name,
             "subtitle": None,
             "opts": self.opts,
             "app_label": self.opts.app_label,
@@ -334,6 +351,9 @@ class PendingDiffAdmin(admin.ModelAdmin):
             "arguments_json": json.dumps(diff.arguments, indent=2, ensure_ascii=False),
             "state_badge": _state_badge(diff, preview.current_version),
             "links": _diff_links(diff),
+            "others": selectors.other_open_proposals(diff),
+            "rebased": services.is_rebase(diff),
+            "neighbours": _neighbour_links(diff),
             "preserved_filters": self.get_preserved_filters(request),
             "changelist_url": self._changelist_url(request),
             "has_view_permission": True,
@@ -384,26 +404,36 @@ class PendingDiffAdmin(admin.ModelAdmin):
     # -- bulk actions
 
     def _selected(self, request, queryset):
+        """[(pk, owner as staff read it, label)] of the selection, oldest first."""
         rows = list(
             queryset.order_by("created_at").values_list("pk", "owner_type", "owner_id", "label")[: MAX_BULK + 1]
         )
         if len(rows) > MAX_BULK:
             self.message_user(request, f"Select at most {MAX_BULK} diffs at once.", messages.ERROR)
             return None
-        return rows
+        names = learner_selectors.labels_for(o for _, t, o, _ in rows if t == OwnerType.USER)
+        return [(pk, _owner_display(owner_type, owner_id, names), label)
+                for pk, owner_type, owner_id, label in rows]
 
-    @admin.action(description="Approve selected diffs", permissions=["change"])
-    def approve_selected(self, request, queryset):
+    def _approve_each(self, request, queryset, *, only_on_base_version=False):
         rows = self._selected(request, queryset)
         if rows is None:
             return None
         outcomes = [
-            _run(pk, _owner_display(owner_type, owner_id), label,
-                 lambda pk=pk: services.approve_diff(pk, reviewer=request.user))
-            for pk, owner_type, owner_id, label in rows  # oldest first: later ones rebase
+            _run(pk, owner, label, lambda pk=pk: services.approve_diff(
+                pk, reviewer=request.user, only_on_base_version=only_on_base_version))
+            for pk, owner, label in rows  # oldest first: later ones rebase onto earlier ones
         ]
         _report_many(request, outcomes)
         return None
+
+    @admin.action(description="Approve selected diffs (rebasing stale ones)", permissions=["change"])
+    def approve_selected(self, request, queryset):
+        return self._approve_each(request, queryset)
+
+    @admin.action(description="Approve selected diffs still on their base version", permissions=["change"])
+    def approve_selected_on_base(self, request, queryset):
+        return self._approve_each(request, queryset, only_on_base_version=True)
 
     @admin.action(description="Reject selected diffs…", permissions=["change"])
     def reject_selected(self, request, queryset):
@@ -415,14 +445,15 @@ class PendingDiffAdmin(admin.ModelAdmin):
         if confirmed and form.is_valid():
             reason = form.cleaned_data["reason"]
             outcomes = [
-                _run(pk, _owner_display(owner_type, owner_id), label,
+                _run(pk, owner, label,
                      lambda pk=pk: services.reject_diff(pk, reviewer=request.user, reason=reason))
-                for pk, owner_type, owner_id, label in rows
+                for pk, owner, label in rows
             ]
             _report_many(request, outcomes)
             return None
         diffs = list(selectors.slim_diff_list(PendingDiff.objects.filter(pk__in=[r[0] for r in rows]))
                      .order_by("created_at"))
+        attach_learner_names(diffs)
         context = {
             **self.admin_site.each_context(request),
             "title": "Reject diffs",
@@ -449,30 +480,61 @@ def _run(diff_id, owner, label, decide) -> Outcome:
         diff = decide()
     except DiffNotPending as exc:
         return Outcome(diff_id, owner, label, "skipped", f"not decided: {exc.message}")
+    except BaseVersionMoved as exc:
+        return Outcome(diff_id, owner, label, "skipped", f"not approved: {exc.message}")
     except (ServiceError, EditError) as exc:
         return Outcome(diff_id, owner, label, "error", exc.message)
     if diff.status == DiffStatus.APPROVED:
-        return Outcome(diff_id, owner, label, "approved", f"approved, now version {diff.applied_version}")
+        version = diff.applied_version
+        rebased = ""
+        if diff.base_version is None:
+            how = "block created"
+        elif services.is_rebase(diff):
+            how = rebased = f"rebased onto v{version - 1} (proposed against v{diff.base_version})"
+        else:
+            how = "applied as proposed"
+        return Outcome(diff_id, owner, label, "approved", f"approved: {how}, now version {version}",
+                       rebased=rebased)
     if diff.status == DiffStatus.REJECTED:
         return Outcome(diff_id, owner, label, "rejected", "rejected")
     return Outcome(diff_id, owner, label, "conflict", f"conflict: {diff.conflict_reason}")
 
 
-def _report_one(request, outcome: Outcome, link=True):
+def _diff_link(outcome: Outcome):
     url = reverse("admin:diffs_pendingdiff_change", args=[outcome.diff_id])
+    return format_html('<a href="{}">{} · {}</a>', url, outcome.owner, outcome.label)
+
+
+def _report_one(request, outcome: Outcome, link=True):
     if link:
-        text = format_html('<a href="{}">{} · {}</a>: {}', url, outcome.owner, outcome.label, outcome.detail)
+        text = format_html("{}: {}", _diff_link(outcome), outcome.detail)
     else:
         text = f"{outcome.owner} · {outcome.label}: {outcome.detail}"
     messages.add_message(request, Outcome.LEVELS[outcome.kind], text)
 
 
 def _report_many(request, outcomes: list[Outcome]):
+    """A summary line, the rebased approvals together (a reviewer should look at them), then
+    one line per diff."""
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
-    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing selected"
-    messages.info(request, f"{len(outcomes)} diff(s): {summary}.")
+    rebased = [o for o in outcomes if o.rebased]
+    parts = []
+    for kind, n in counts.items():
+        if kind == "approved":
+            as_proposed = n - len(rebased)
+            parts.append(f"{n} approved ({as_proposed} applied as proposed, {len(rebased)} rebased)")
+        else:
+            parts.append(f"{n} {kind}")
+    messages.info(request, f"{len(outcomes)} diff(s): {', '.join(parts) or 'nothing selected'}.")
+    if rebased:
+        shown = rebased[:MAX_REPORTED]
+        links = format_html_join(", ", "{} ({})", ((_diff_link(o), o.rebased) for o in shown))
+        more = f" and {len(rebased) - len(shown)} more" if len(rebased) > len(shown) else ""
+        messages.warning(request, format_html(
+            "Rebased onto a newer version than they were proposed against — check {}: {}{}.",
+            "it" if len(rebased) == 1 else "them", links, more))
     for outcome in outcomes[:MAX_REPORTED]:
         _report_one(request, outcome)
     if len(outcomes) > MAX_REPORTED:
@@ -487,10 +549,20 @@ def _state_badge(diff, current_version=None):
     parts = [format_html('<span class="staff-badge staff-{}">{}</span>', diff.status, diff.status)]
     if diff.status == DiffStatus.PENDING and diff.base_version is not None and current not in (None, diff.base_version):
         parts.append(format_html('<span class="staff-badge staff-stale" title="block is at v{} now">stale</span>', current))
-    if diff.status == DiffStatus.CONFLICT and diff.conflict_reason:
-        return format_html('{} <span class="staff-reason" title="{}">{}</span>', parts[0], diff.conflict_reason,
-                           Truncator(diff.conflict_reason).chars(60))
+    note = diff.conflict_reason if diff.status == DiffStatus.CONFLICT else diff.review_note
+    if diff.status != DiffStatus.PENDING and note:  # why it was decided so: the reviewer's note
+        return format_html('{} <span class="staff-reason" title="{}">{}</span>', parts[0], note,
+                           Truncator(note).chars(60))
     return format_html(" ".join(["{}"] * len(parts)), *parts)
+
+
+def _neighbour_links(diff):
+    previous, following = selectors.queue_neighbours(diff)
+    url = "admin:diffs_pendingdiff_change"
+    return {
+        "previous": reverse(url, args=[previous]) if previous else "",
+        "next": reverse(url, args=[following]) if following else "",
+    }
 
 
 def _diff_links(diff):

@@ -53,3 +53,8 @@ class RepeatedRefusal(ServiceError):
         super().__init__(refusal["message"], details=refusal.get("details") or {})
         self.code = refusal["code"]
         self.status = refusal["status"]
+class BaseVersionMoved(ServiceError):
+    """Approval was asked only if the block is still at the proposal's base version."""
+
+    code = "base_version_moved"
+    status = 409

@@ -2,8 +2,8 @@
 
 `side_by_side(old, new)` gives one `Row` per displayed line pair; `collapse(rows)` folds long
 unchanged stretches into "skip" rows so a 290 KB block shows only what changed; `truncate(rows)`
-stops a page at MAX_ROWS rows. The word diff of one page has a work budget (MAX_PAGE_WORK). All text is
-HTML-escaped here; the only markup produced is <del>/<ins> around changed words (and a visible
+stops a page at MAX_ROWS rows. The word diffs of one page have a work budget (MAX_PAGE_WORK).
+All text is HTML-escaped here; the only markup produced is <del>/<ins> around changed words (and a visible
 line-ending mark when only the line ending differs). The html fields are `Html` strings, which
 Django templates (and markupsafe) render without escaping them again.
 """
@@ -27,11 +27,20 @@ MAX_ROWS = 2_000
 # Word-level diffs are quadratic in the worst case: past this many (tokens x tokens) in the
 # part of a line pair that differs, the whole differing part is marked instead.
 MAX_INTRALINE_WORK = 250_000
-# The same bound for a whole page: once the line pairs word-diffed so far add up to this much
-# work, the remaining pairs get whole-span marks. Measured: 2,500 pairs of 400-character
-# punctuation lines (a 1 MB rethink) took 5.7 s without it; difflib does 30-70 million units a
-# second here, so this costs at most about 0.15 s.
+# The same bound for a whole page: once the word diffs of a page, and the similarity checks that
+# pair the lines of replaced blocks, add up to this much (tokens x tokens) work, the remaining
+# lines are paired in order and their changed spans marked whole. Measured: 2,500 pairs of
+# 400-character punctuation lines (a 1 MB rethink) took 5.7 s without it; difflib does 30-70
+# million units a second here, so this costs at most about 0.15 s.
 MAX_PAGE_WORK = 5_000_000
+# Two lines of a replaced block are shown side by side with word marks only when at least this
+# share of their words match (difflib's ratio over the non-space tokens); otherwise the old line
+# is a whole-line delete and the new one a whole-line insert: marking "short" unchanged between
+# two unrelated sentences of a rethink misleads more than it helps.
+PAIR_CUTOFF = 0.5
+# Line pairs compared to find similar lines in one replaced block; beyond it, lines are only
+# compared in order (line k with line k).
+MAX_PAIRING_WORK = 2_500
 
 # Characters of scripts written without spaces become tokens of their own (so one changed
 # character in a Chinese sentence does not mark the whole sentence).
@@ -89,8 +98,9 @@ class WorkBudget:
 
 
 def side_by_side(old: str, new: str, budget: WorkBudget | None = None) -> list[Row]:
-    """Every line of both texts, aligned; replaced lines are paired in order and word-diffed
-    while the page's work budget lasts (then their changed spans are marked whole)."""
+    """Every line of both texts, aligned. In a replaced block, similar lines are paired (in
+    order) and word-diffed; the others are whole-line deletes and inserts. Once the page's work
+    budget is spent, lines are paired in order and their changed spans marked whole."""
     budget = WorkBudget() if budget is None else budget
     a, b = split_lines(old), split_lines(new)
     rows: list[Row] = []
@@ -101,15 +111,78 @@ def side_by_side(old: str, new: str, budget: WorkBudget | None = None) -> list[R
                 for i, j in zip(range(i1, i2), range(j1, j2))
             )
             continue
-        paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
-        for k in range(paired):
-            left, right, coarse = _word_diff(a[i1 + k], b[j1 + k], budget)
-            rows.append(Row(REPLACE, i1 + k + 1, left, j1 + k + 1, right, coarse=coarse))
-        rows.extend(Row(DELETE, i + 1, _escape_line(a[i]), None, _EMPTY)
-                    for i in range(i1 + paired, i2))
-        rows.extend(Row(INSERT, None, _EMPTY, j + 1, _escape_line(b[j]))
-                    for j in range(j1 + paired, j2))
+        pairs = _similar_pairs(a, b, i1, i2, j1, j2, budget) if tag == "replace" else []
+        i, j = i1, j1
+        for pi, pj in [*pairs, (i2, j2)]:
+            rows.extend(Row(DELETE, k + 1, _escape_line(a[k]), None, _EMPTY) for k in range(i, pi))
+            rows.extend(Row(INSERT, None, _EMPTY, k + 1, _escape_line(b[k])) for k in range(j, pj))
+            if pi < i2:
+                left, right, coarse = _word_diff(a[pi], b[pj], budget)
+                rows.append(Row(REPLACE, pi + 1, left, pj + 1, right, coarse=coarse))
+            i, j = pi + 1, pj + 1
     return rows
+
+
+def _words_of(line: str) -> list[str]:
+    return [t for t in tokenize(_split_eol(line)[0]) if not t.isspace()]
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _similarity(a_words: list[str], b_words: list[str], budget: WorkBudget) -> float:
+    """difflib's ratio of two lines' words; _OverBudget when the page cannot afford it."""
+    if not a_words and not b_words:
+        return 1.0
+    matcher = difflib.SequenceMatcher(None, a_words, b_words, autojunk=False)
+    if matcher.real_quick_ratio() < PAIR_CUTOFF or matcher.quick_ratio() < PAIR_CUTOFF:
+        return 0.0  # linear checks: free
+    if not budget.spend(len(a_words) * len(b_words)):
+        raise _OverBudget
+    return matcher.ratio()
+
+
+def _in_order(i1, i2, j1, j2) -> list[tuple[int, int]]:
+    return [(i1 + k, j1 + k) for k in range(min(i2 - i1, j2 - j1))]
+
+
+def _similar_pairs(a, b, i1, i2, j1, j2, budget: WorkBudget) -> list[tuple[int, int]]:
+    """(i, j) line pairs of a replaced block that are similar enough to word-diff, in order.
+
+    Like difflib's own "fancy replace": the most similar pair splits the block, and the parts
+    before and after it are paired the same way. Once the page's budget is spent, the rest is
+    paired in order (and, the budget being spent, marked whole by _word_diff).
+    """
+    if (i2 - i1) * (j2 - j1) > MAX_PAIRING_WORK:
+        pairs = []
+        for i, j in _in_order(i1, i2, j1, j2):
+            try:
+                similar = _similarity(_words_of(a[i]), _words_of(b[j]), budget) >= PAIR_CUTOFF
+            except _OverBudget:
+                similar = True
+            if similar:
+                pairs.append((i, j))
+        return pairs
+    a_words = [_words_of(a[i]) for i in range(i1, i2)]
+    b_words = [_words_of(b[j]) for j in range(j1, j2)]
+    try:
+        score = [[_similarity(x, y, budget) for y in b_words] for x in a_words]
+    except _OverBudget:
+        return _in_order(i1, i2, j1, j2)
+
+    def pairs(lo_i, hi_i, lo_j, hi_j):
+        best, at = PAIR_CUTOFF, None
+        for i in range(lo_i, hi_i):
+            for j in range(lo_j, hi_j):
+                if score[i][j] > best or (at is None and score[i][j] >= best):
+                    best, at = score[i][j], (i, j)
+        if at is None:
+            return []
+        i, j = at
+        return [*pairs(lo_i, i, lo_j, j), (i1 + i, j1 + j), *pairs(i + 1, hi_i, j + 1, hi_j)]
+
+    return pairs(0, i2 - i1, 0, j2 - j1)
 
 
 def collapse(rows: list[Row], context: int = 3) -> list[Row]:

@@ -28,6 +28,7 @@ from youlab.validators import identifier_problem
 
 from . import edits
 from .exceptions import (
+    BaseVersionMoved,
     DiffNotFound,
     DiffNotPending,
     IdempotencyKeyInUse,
@@ -334,13 +335,18 @@ def _mark_conflict(diff: PendingDiff, reason: str, reviewer) -> PendingDiff:
     return diff
 
 
-def approve_diff(diff_id, *, reviewer, edited_content: str | None = None, note: str = "") -> PendingDiff:
+def approve_diff(
+    diff_id, *, reviewer, edited_content: str | None = None, note: str = "",
+    only_on_base_version: bool = False,
+) -> PendingDiff:
     """Apply a pending diff to the block's current content.
 
     When the block moved on since the proposal, the operation is re-applied to the new content
     (a rebase) if it still applies; otherwise the diff becomes `conflict` with the reason and
     the block is untouched. `edited_content` (edit-and-approve) replaces the proposed text.
-    Raises OverCharLimit (nothing written) when the result does not fit the block.
+    `only_on_base_version` refuses (BaseVersionMoved, nothing written, the diff stays pending)
+    instead of rebasing. Raises OverCharLimit (nothing written) when the result does not fit.
+    `is_rebase(diff)` tells afterwards whether an approval was applied as proposed.
     """
 
     def unit():
@@ -350,6 +356,14 @@ def approve_diff(diff_id, *, reviewer, edited_content: str | None = None, note: 
                 return _approve_create(diff, reviewer, edited_content, note)
 
             block = Block.objects.filter(pk=diff.block_id).first()
+            if only_on_base_version and (block is None or block.version != diff.base_version):
+                now = f"at version {block.version}" if block is not None else "gone"
+                raise BaseVersionMoved(
+                    f"the block moved on from version {diff.base_version} (now {now}); "
+                    "approve it on its own to rebase it",
+                    details={"base_version": diff.base_version,
+                             "current_version": block.version if block is not None else None},
+                )
             if block is None or block.is_deleted:
                 return _mark_conflict(diff, "the block was deleted after the proposal", reviewer)
             if edited_content is not None:
@@ -379,6 +393,16 @@ def approve_diff(diff_id, *, reviewer, edited_content: str | None = None, note: 
             return _mark_approved(diff, block, reviewer, note)
 
     return dolt.retry_on_conflict(unit)
+
+
+def is_rebase(diff: PendingDiff) -> bool:
+    """Was this approved diff applied to a newer version than the one it was proposed against?"""
+    return (
+        diff.status == DiffStatus.APPROVED
+        and diff.base_version is not None
+        and diff.applied_version is not None
+        and diff.applied_version - 1 != diff.base_version
+    )
 
 
 def _approval_reason(diff, reviewer, edited: bool, from_version) -> str:

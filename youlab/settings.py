@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     # Listed after django_mysql: its ready() drops the check Dolt cannot answer.
     "youlab.apps.YoulabConfig",
     "blocks",
+    "learners",
     "diffs",
     "chats",
 ]

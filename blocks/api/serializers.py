@@ -6,6 +6,7 @@ from rest_framework import serializers
 from blocks import services
 from blocks.exceptions import InvalidBlockInput
 from blocks.models import Block, HistoricalBlock
+from youlab.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, refuse_unknown_fields
 
 MAX_VERSION = 2**31 - 1
 MAX_NOTE_LENGTH = 20_000
@@ -81,3 +82,33 @@ class RevertSerializer(serializers.Serializer):
         required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_NOTE_LENGTH,
         help_text="Why (kept in the history row; a default names the reviewer and version).",
     )
+
+
+class BlockSettingsSerializer(serializers.Serializer):
+    """Staff: change any of a block's settings (those left out keep their value)."""
+
+    description = StrictCharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=services.MAX_DESCRIPTION_LENGTH,
+        help_text="What the block is for (agents see it).",
+    )
+    char_limit = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=services.MAX_CHAR_LIMIT,
+        help_text="Maximum length of `content` in characters; null for none. Below the current "
+        "length: 400 `over_char_limit`.",
+    )
+    read_only = StrictBooleanField(required=False, help_text="true: agents' proposals are refused (409 `block_read_only`).")
+    metadata = serializers.DictField(required=False, help_text="Replaces the block's metadata (a JSON object).")
+    reason = StrictCharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_NOTE_LENGTH,
+        help_text="Why (kept in the history row and the Dolt commit message).",
+    )
+
+    def validate(self, attrs):
+        refuse_unknown_fields(self)
+        if not set(attrs) & set(services.SETTINGS):
+            raise serializers.ValidationError("give at least one of " + ", ".join(services.SETTINGS))
+        return attrs
+
+
+class AsOfQuerySerializer(serializers.Serializer):
+    as_of = serializers.CharField(required=False)

@@ -3,18 +3,36 @@
 Thin views: serializers check shapes, blocks.selectors read, blocks.services write.
 """
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, status
 from rest_framework.response import Response
 
 from blocks import selectors, services
 from blocks.models import OwnerType
+from youlab import dolt
 from youlab.api import openapi
+from youlab.api.errors import ApiError
 from youlab.api.permissions import agents_and_staff, staff_only
-from youlab.api.views import ApiViewMixin, RepresentedListMixin, etag, if_none_match, represent
+from youlab.api.views import ApiViewMixin, RepresentedListMixin, etag, if_none_match, query_params, represent
+from youlab.dates import parse_moment
 from youlab.models import Scope
 
-from .serializers import BlockSerializer, BlockVersionSerializer, RevertSerializer
+from .serializers import (
+    AsOfQuerySerializer,
+    BlockSerializer,
+    BlockSettingsSerializer,
+    BlockVersionSerializer,
+    RevertSerializer,
+)
 
 BLOCK_EXAMPLE = {
     "id": "7d9f3c1e-2b1a-4c55-9d7e-0a1b2c3d4e5f",
@@ -74,16 +92,43 @@ class BlockList(OwnerMixin, RepresentedListMixin, generics.ListAPIView):
         return selectors.live_blocks(self.owner_type, self.get_owner_id())
 
 
+def parse_as_of(value: str) -> dt.datetime:
+    moment = parse_moment(value)
+    if moment is None:
+        raise ApiError("invalid_input", "as_of must be an ISO 8601 date-time, e.g. 2026-03-03T18:00:00Z",
+                       details={"fields": {"as_of": ["expected an ISO 8601 date-time"]}})
+    return moment
+
+
 class BlockDetail(OwnerMixin, generics.GenericAPIView):
     serializer_class = BlockSerializer
-    access = {"GET": READ_BLOCKS}
+    # Block settings: staff only (agent keys get 403), with blocks.change_block.
+    access = {"GET": READ_BLOCKS, "PATCH": staff_only("blocks.change_block")}
 
     def get(self, request, *args, **kwargs):
+        # Agent scope: memory:read (with or without as_of).
+        as_of = query_params(request, AsOfQuerySerializer).get("as_of")
+        if as_of is not None:
+            version = selectors.block_as_of(
+                self.owner_type, self.get_owner_id(), self.get_label(), parse_as_of(as_of))
+            return Response(represent(BlockSerializer, version), headers={"ETag": etag(version.version)})
         block = self.get_block()
         headers = {"ETag": etag(block.version)}
         if if_none_match(request, block.version):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(represent(BlockSerializer, block), headers=headers)
+
+    def patch(self, request, *args, **kwargs):
+        block = self.get_block()
+        body = BlockSettingsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        settings = {k: v for k, v in body.validated_data.items() if k in services.SETTINGS}
+        block = services.update_block_settings(
+            block=block, **settings, actor=services.staff_actor(request.user),
+            reason=body.validated_data.get("reason", ""), author=dolt.author_for_user(request.user),
+            user=request.user,
+        )
+        return Response(BlockSerializer(block).data, headers={"ETag": etag(block.version)})
 
 
 class BlockHistory(OwnerMixin, generics.ListAPIView):
@@ -132,14 +177,23 @@ def _list_schema(owner):
     )
 
 
+AS_OF = OpenApiParameter(
+    "as_of", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+    description="An ISO 8601 date-time (`2026-03-03T18:00:00Z`; without an offset: UTC; a date alone "
+    "means the end of that day, UTC): the block as it was then, i.e. its newest version dated at or "
+    "before it. 404 `block_not_found` if the block did not exist yet (or was soft-deleted) then.",
+)
+
+
 def _detail_schema(owner):
     whose, tag = _owner_words(owner)
     return extend_schema(
         summary=f"Read one of {whose} blocks",
         description="Answers with `ETag: \"<version>\"`. Send it back as `If-None-Match` to get 304 "
-        "while the block is unchanged, or as `If-Match` on a proposal to make it conditional.",
+        "while the block is unchanged, or as `If-Match` on a proposal to make it conditional. "
+        "`?as_of=` reads the block as it was at a moment in the past.",
         tags=[tag],
-        parameters=[openapi.owner_parameter(owner), openapi.LABEL, openapi.IF_NONE_MATCH, openapi.ETAG],
+        parameters=[openapi.owner_parameter(owner), openapi.LABEL, AS_OF, openapi.IF_NONE_MATCH, openapi.ETAG],
         responses={
             200: BlockSerializer,
             304: OpenApiResponse(description="Not modified: the block is still at the version named by If-None-Match."),
@@ -183,6 +237,31 @@ def _revert_schema(owner):
     )
 
 
+def _settings_schema(owner):
+    whose, _ = _owner_words(owner)
+    return extend_schema(
+        summary=f"Staff: change the settings of one of {whose} blocks",
+        description="Description, char limit, read-only flag and/or metadata (those left out keep their "
+        "value). A change is a new version with a history row and a Dolt commit by the member of staff; "
+        "the same values again change nothing. Staff login with `blocks.change_block` only (agent keys: "
+        "403). A `char_limit` below the content's length is 400 `over_char_limit`; once `read_only` "
+        "is set, agents' proposals are 409 `block_read_only`.",
+        tags=["review"],
+        parameters=[openapi.owner_parameter(owner), openapi.LABEL, openapi.ETAG],
+        request=BlockSettingsSerializer,
+        responses={200: BlockSerializer, **openapi.error_responses(400, 404, 409, 413, 415)},
+        examples=[
+            OpenApiExample("Raise the limit, lock it", value={"char_limit": 8000, "read_only": True,
+                                                              "reason": "she outgrew 5000"}, request_only=True),
+            OpenApiExample("Changed", value={**BLOCK_EXAMPLE, "char_limit": 8000, "read_only": True, "version": 4},
+                           response_only=True, status_codes=["200"]),
+            openapi.error_example("Below the content", 400, "over_char_limit",
+                                  "the content has 4120 characters; a limit of 4000 is below that (shorten the content first)",
+                                  {"length": 4120, "char_limit": 4000}),
+        ],
+    )
+
+
 def _variant(base, owner, **schemas):
     attrs = {
         "owner_type": OwnerType.USER if owner == "user" else OwnerType.SHARED,
@@ -196,8 +275,8 @@ def _variant(base, owner, **schemas):
 
 UserBlockList = _variant(BlockList, "user", get=_list_schema)
 SharedBlockList = _variant(BlockList, "shared", get=_list_schema)
-UserBlockDetail = _variant(BlockDetail, "user", get=_detail_schema)
-SharedBlockDetail = _variant(BlockDetail, "shared", get=_detail_schema)
+UserBlockDetail = _variant(BlockDetail, "user", get=_detail_schema, patch=_settings_schema)
+SharedBlockDetail = _variant(BlockDetail, "shared", get=_detail_schema, patch=_settings_schema)
 UserBlockHistory = _variant(BlockHistory, "user", get=_history_schema)
 SharedBlockHistory = _variant(BlockHistory, "shared", get=_history_schema)
 UserBlockRevert = _variant(BlockRevert, "user", post=_revert_schema)

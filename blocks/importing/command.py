@@ -35,7 +35,7 @@ from youlab import dolt
 
 from .core import DEFAULT_BATCH_SIZE, MAIN_BRANCH, import_records
 from .records import ImportRecord
-from .report import CREATED, FAILED, SKIPPED, UNCHANGED, UPDATED, ImportReport, format_summary
+from .report import CREATED, FAILED, NOTED, SKIPPED, UNCHANGED, UPDATED, ImportReport, format_summary
 
 COMMON_HELP = """\
 How an import behaves:
@@ -172,7 +172,7 @@ class BaseImportCommand(BaseCommand):
         if options["report"]:
             report.write_json(options["report"])
         if verbosity > 0:
-            self.stdout.write(format_summary(report))
+            self.stdout.write(format_summary(report, report_path=options["report"]))
         if verbosity > 1:
             self._list_items(report, everything=verbosity > 2)
         if options["report"] and verbosity > 0:
@@ -222,7 +222,7 @@ class BaseImportCommand(BaseCommand):
                 raise CommandError(f"--report: cannot write into {folder}")
 
     def _list_items(self, report: ImportReport, *, everything: bool) -> None:
-        shown = (CREATED, UPDATED, SKIPPED, FAILED) + ((UNCHANGED,) if everything else ())
+        shown = (CREATED, UPDATED, SKIPPED, FAILED, NOTED) + ((UNCHANGED,) if everything else ())
         for item in report.items:
             if item.action in shown:
                 line = f"{item.action:>9} {item.kind} {item.key}"

@@ -47,6 +47,7 @@ from blocks.models import Block, HistoricalBlock, OwnerType
 from blocks.services import validate_label, validate_owner_id
 from diffs.edits import unified_diff
 from diffs.models import DiffStatus, Operation, PendingDiff
+from learners.services import ImportedProfile, import_learner_profiles
 from youlab import dolt
 
 from .records import (
@@ -80,7 +81,8 @@ _INSERT_ROWS = 500  # rows per INSERT statement
 _INSERT_CHARS = 8_000_000  # ... or fewer, for big contents (290 KB v1 blocks)
 _MAX_CHAR_LIMIT = 2**31 - 1
 _MOVED_ON_ATTEMPTS = 3
-_LOOKUP_OWNERS = 500  # owners per lookup query
+_LOOKUP_OWNERS = 500  # owners per lookup query (and learner profiles per transaction)
+_PROFILE_NOTE = "profile: "  # in a learner's reason: what the import filled in of their profile
 _PROGRESS_EVERY = 1000  # records between progress calls when no batch is written
 
 ProgressCallback = Callable[[ImportReport], None]
@@ -246,8 +248,12 @@ def _remove_branch(branch: str) -> None:
 
 def _wrote_anything(report: ImportReport) -> bool:
     # A run that changed nothing makes no Dolt commit, even if others left the working set dirty.
-    return any(report.count(kind, action) for kind in ("block", "diff")
+    return any(report.count(kind, action) for kind in ("block", "diff", "learner")
                for action in (CREATED, UPDATED))
+
+
+def _profiles_set(report: ImportReport) -> int:
+    return sum(1 for item in report.items if item.kind == "learner" and _PROFILE_NOTE in item.reason)
 
 
 def _commit_message(report: ImportReport) -> str:
@@ -257,6 +263,8 @@ def _commit_message(report: ImportReport) -> str:
     )
     if report.count("diff", CREATED):
         message += f", {report.count('diff', CREATED)} diffs"
+    if profiles := _profiles_set(report):
+        message += f", {profiles} learner name(s)"
     return message
 
 
@@ -753,6 +761,9 @@ class _Learner:
     existed: bool | None = None  # had blocks before this run (None: not looked up yet)
     changed: bool = False
     blocks_seen: int = 0
+    profile: ImportedProfile | None = None  # the name the source gives
+    profile_actor: str = ""  # "import:letta", "import:youlab_v1"
+    profile_change: str = ""  # what filling the profile changed ("display name set")
 
 
 @dataclass
@@ -810,6 +821,7 @@ class _Importer:
             elif self.progress and self.report.records_seen % _PROGRESS_EVERY == 0:
                 self.progress(self.report)
         self._flush(batch)
+        self._fill_profiles()
         self._report_learners()
         self._report_missing_user()
 
@@ -821,7 +833,10 @@ class _Importer:
         if isinstance(record, DiffRecord):
             return self._add_diff(batch, record)
         if isinstance(record, LearnerRecord):
-            self._learner(record.user_id)
+            learner = self._learner(record.user_id)
+            if record.display_name or record.email:
+                learner.profile = ImportedProfile(record.user_id, record.display_name, record.email)
+                learner.profile_actor = "import:" + record.source.split(":")[0]
         elif isinstance(record, SkippedRecord):
             self._passed_through(record)
         else:
@@ -1040,6 +1055,31 @@ class _Importer:
 
     # -- learners
 
+    def _fill_profiles(self) -> None:
+        """Fill the learners' names from the source (learners.services: only empty fields, so
+        a re-run, or a name an agent set, changes nothing); a batch per transaction."""
+        by_actor: dict[str, list[ImportedProfile]] = {}
+        for learner in self.learners.values():
+            if learner.profile is not None:
+                by_actor.setdefault(learner.profile_actor, []).append(learner.profile)
+        for actor, profiles in by_actor.items():
+            for start in range(0, len(profiles), _LOOKUP_OWNERS):
+                chunk = profiles[start : start + _LOOKUP_OWNERS]
+
+                def unit(chunk=chunk, actor=actor):
+                    with transaction.atomic():
+                        return import_learner_profiles(chunk, actor=actor, dry_run=self.dry_run)
+
+                try:
+                    changed = dolt.retry_on_conflict(unit)
+                except Exception as exc:  # the names are lost, never the blocks: say so
+                    logger.warning("learner profiles not written: %s", exc)
+                    self.report.add(ReportItem(kind="learner", key=f"{len(chunk)} learner profile(s)",
+                                               action=FAILED, reason=f"{type(exc).__name__}: {exc}"))
+                    continue
+                for user_id, what in changed.items():
+                    self._learner(user_id).profile_change = what
+
     def _look_up_learners(self) -> None:
         """Note which learners already had blocks, before this batch writes any."""
         unknown = {l.user_id: l for l in self.learners.values() if l.existed is None}
@@ -1069,9 +1109,14 @@ class _Importer:
     def _report_learners(self) -> None:
         self._look_up_learners()
         for learner in self.learners.values():
-            if learner.changed:
+            if learner.changed or learner.profile_change:
                 action = UPDATED if learner.existed else CREATED
-                reason = "new learner" if action == CREATED else "new or changed blocks"
+                parts = ["new learner" if action == CREATED else "new or changed blocks"]
+                if action == UPDATED and not learner.changed:
+                    parts = []
+                if learner.profile_change:
+                    parts.append(f"{_PROFILE_NOTE}{learner.profile_change}")
+                reason = "; ".join(parts)
             else:
                 action = UNCHANGED
                 reason = "no blocks in the source" if not learner.blocks_seen else "nothing new"

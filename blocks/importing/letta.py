@@ -37,9 +37,13 @@ Mapping rules:
   has: e.g. the background agent's inline persona, an earlier version after a database import,
   is not re-applied as current by that agent's Agent File.
 
-``SkippedRecord.kind`` is ``"agent"``, ``"block"``, ``"file"``, ``"row"`` or ``"table"`` for
-things not imported, and ``"note"`` for things imported that a person should know about (a
+``SkippedRecord.kind`` is ``"agent"``, ``"block"``, ``"file"``, ``"row"``, ``"table"`` or
+``"request"`` (a REST answer refused: a redirect to another server, too big, nested too deeply)
+for things not imported, and ``"note"`` for things imported that a person should know about (a
 merged block, a dropped field value, a REST blind spot).
+
+Sources are untrusted data (design.md §7, ``safety.py``): the REST token goes to the server
+given only, and responses, Agent Files and JSON values are bounded in size and nesting depth.
 
 Readers take ``user_id`` to keep one learner: their blocks, the shared blocks their agents use,
 reports about them, and reports about the source as a whole.
@@ -48,7 +52,6 @@ reports about them, and reports about the source as a whole.
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 import re
 import sqlite3
@@ -72,6 +75,7 @@ from .records import (
     SkippedRecord,
     VersionRecord,
 )
+from .safety import DEFAULT_LIMITS, Limits, SourceLimitExceeded, format_size, loads_json
 
 SOURCE_SQLITE = "letta:sqlite"
 SOURCE_POSTGRES = "letta:postgres"
@@ -382,9 +386,11 @@ def _timestamp(value: Any) -> datetime:
 
 
 def _json(value: Any) -> Any:
-    """JSON columns: TEXT in SQLite (and in JSON payloads sometimes), parsed already elsewhere."""
+    """JSON columns: TEXT in SQLite (and in JSON payloads sometimes), parsed already elsewhere.
+
+    Too deeply nested JSON raises SourceLimitExceeded, a ValueError like invalid JSON."""
     if isinstance(value, (bytes, str)):
-        return json.loads(value)
+        return loads_json(value, what="JSON value")
     return value
 
 
@@ -651,9 +657,13 @@ def _decode(value: Any) -> Any:
 class _PostgresTables(_DbTables):
     def __init__(self, conn: Any):
         from psycopg import sql
+        from psycopg.types.json import set_json_loads
 
         self.conn = conn
         self.sql = sql
+        # psycopg parses json columns itself: one row nested too deeply would fail the whole
+        # table. Hand such a value over as text; _json then reports that row's field.
+        set_json_loads(_json_or_text, conn)
         self._columns: dict[str, set[str]] = defaultdict(set)
         with conn.cursor() as cur:
             cur.execute("SELECT table_name, column_name FROM information_schema.columns "
@@ -675,6 +685,13 @@ class _PostgresTables(_DbTables):
             cur.execute(query)
             for row in cur:
                 yield dict(zip(columns, row, strict=True))
+
+
+def _json_or_text(data: str | bytes) -> Any:
+    try:
+        return loads_json(data, what="JSON value")
+    except SourceLimitExceeded:
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
 
 
 def _read_table(db: _DbTables, snap: LettaSnapshot, table: str) -> Iterator[dict[str, Any]]:
@@ -826,36 +843,94 @@ def redact_url(url: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlparse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _RedirectRefused(urlerror.URLError):
+    def __init__(self, target: str, code: int):
+        super().__init__("redirect refused")
+        self.target = target
+        self.code = code
+
+
+class _SameOriginRedirects(urlrequest.HTTPRedirectHandler):
+    """Follow a redirect only to the server the operator named (scheme, host and port).
+
+    urllib copies every header, Authorization included, to wherever a redirect points: another
+    host would get the token, and an internal address would be reached from this machine.
+    """
+
+    def __init__(self, origin: tuple[str, str, int | None]):
+        self.origin = origin
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        target = urlparse.urljoin(req.full_url, newurl)
+        if _origin(target) != self.origin:
+            raise _RedirectRefused(target, code)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _LettaHttp:
-    def __init__(self, base_url: str, token: str | None, timeout: float):
+    def __init__(self, base_url: str, token: str | None, timeout: float,
+                 limits: Limits = DEFAULT_LIMITS):
         self.base = base_url.rstrip("/")
         self.headers = {"Accept": "application/json", "User-Agent": "youlab-import"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
+        self.max_bytes = limits.max_response_bytes
+        self.opener = urlrequest.build_opener(_SameOriginRedirects(_origin(self.base)))
 
     def get(self, path: str, params: Iterable[tuple[str, Any]] = ()) -> Any:
-        """GET and decode JSON; raises _HttpError for a non-2xx answer or a broken body."""
+        """GET and decode JSON; raises _HttpError for a non-2xx answer, a broken body, a redirect
+        to another host, a response over the size limit or JSON nested too deeply."""
         query = urlparse.urlencode(list(params))
         url = f"{self.base}{path}" + (f"?{query}" if query else "")
         req = urlrequest.Request(url, headers=self.headers)
         try:
-            with urlrequest.urlopen(req, timeout=self.timeout) as resp:
-                body = resp.read()
+            with self.opener.open(req, timeout=self.timeout) as resp:
+                body = self._read(resp, url)
+        except _RedirectRefused as exc:
+            target = redact_url(exc.target)
+            raise _HttpError(url, exc.code, f"redirect to another server ({target}) refused: "
+                             "only the server given is contacted", refused=True) from None
         except urlerror.HTTPError as exc:
-            raise _HttpError(url, exc.code, exc.read()[:300].decode("utf-8", "replace")) from exc
+            raise _HttpError(url, exc.code, exc.read(300).decode("utf-8", "replace")) from exc
         except (urlerror.URLError, OSError) as exc:
             raise ImportSourceError(f"cannot reach the Letta server at {self.base}: {exc}") from exc
         try:
-            return json.loads(body)
+            return loads_json(body, what="response")
+        except SourceLimitExceeded as exc:
+            raise _HttpError(url, 200, str(exc), refused=True) from None
         except ValueError as exc:
             raise _HttpError(url, 200, f"response is not JSON ({exc})") from exc
 
+    def _read(self, resp: Any, url: str) -> bytes:
+        declared = resp.headers.get("Content-Length")
+        too_big = (f"response over the limit of {format_size(self.max_bytes)} "
+                   "(--max-response-size); not read")
+        if declared and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            raise _HttpError(url, resp.status, too_big, refused=True)
+        body = resp.read(self.max_bytes + 1)
+        if len(body) > self.max_bytes:
+            raise _HttpError(url, resp.status, too_big, refused=True)
+        return body
+
 
 class _HttpError(Exception):
-    def __init__(self, url: str, status: int, detail: str):
+    def __init__(self, url: str, status: int, detail: str, *, refused: bool = False):
         super().__init__(f"GET {url} → {status}: {detail}")
         self.status = status
+        # Refused by us (redirect elsewhere, too big, too deep): a skipped item in the summary,
+        # where a server's own error is a note.
+        self.report_kind = "request" if refused else "note"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -863,7 +938,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
-             page_size: int = 50) -> LettaSnapshot:
+             page_size: int = 50, limits: Limits = DEFAULT_LIMITS) -> LettaSnapshot:
     """Read agents, blocks and identities from a running Letta server (0.11 … 0.16 REST).
 
     REST blind spots, each reported: hidden agents are missing from ``GET /v1/agents/`` (they are
@@ -871,7 +946,7 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
     version shows ``is_deleted`` (soft-deleted blocks come back as live) or block history, and
     0.11.7 never shows ``template_name``.
     """
-    http = _LettaHttp(base_url, token, timeout)
+    http = _LettaHttp(base_url, token, timeout, limits)
     snap = LettaSnapshot(SOURCE_API, http.base)
     try:
         health = http.get("/v1/health/")
@@ -897,7 +972,8 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
             value = http.get(path)
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         except _HttpError as exc:
-            snap.report("note", path, f"count not available ({exc}); completeness not checked")
+            snap.report(exc.report_kind, path,
+                        f"count not available ({exc}); completeness not checked")
             return None
 
     # Agents, page by page (cursor = last id; agent pagination is consistent in both versions).
@@ -945,7 +1021,7 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
         try:
             attached = http.get(f"/v1/blocks/{urlparse.quote(block_id)}/agents", probe_params)
         except _HttpError as exc:  # the route itself is unusable: do not try every block
-            snap.report("note", f"block {block_id}", f"cannot list its agents ({exc})")
+            snap.report(exc.report_kind, f"block {block_id}", f"cannot list its agents ({exc})")
             break
         for item in attached if isinstance(attached, list) else []:
             _add_api_agent(snap, item)
@@ -1019,7 +1095,7 @@ def _load_api_identities(http: _LettaHttp, snap: LettaSnapshot, page_size: int) 
         try:
             page = http.get("/v1/identities/", params)
         except _HttpError as exc:
-            snap.report("note", "identities", f"identities not read ({exc})")
+            snap.report(exc.report_kind, "identities", f"identities not read ({exc})")
             return
         if not isinstance(page, list):
             return
@@ -1040,11 +1116,13 @@ def _load_api_identities(http: _LettaHttp, snap: LettaSnapshot, page_size: int) 
 # --------------------------------------------------------------------------------------------
 
 
-def load_agent_files(paths: Iterable[str | Path]) -> LettaSnapshot:
+def load_agent_files(paths: Iterable[str | Path], *,
+                     limits: Limits = DEFAULT_LIMITS) -> LettaSnapshot:
     """Read several Agent Files into one snapshot, so blocks shared across files map once.
 
     File-local ids (``agent-0``, ``block-0``) are prefixed with the file name. A file that does
-    not exist raises ImportSourceError; a file that exists but is broken is reported and skipped.
+    not exist raises ImportSourceError; a file that exists but is broken, over
+    ``limits.max_response_bytes`` or nested too deeply is reported and skipped.
     """
     snap = LettaSnapshot(SOURCE_AGENT_FILE, "")
     names: set[str] = set()
@@ -1053,16 +1131,21 @@ def load_agent_files(paths: Iterable[str | Path]) -> LettaSnapshot:
         p = Path(path)
         if not p.is_file():
             raise ImportSourceError(f"Agent File not found: {p}")
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            raise ImportSourceError(f"cannot read Agent File {p}: {exc}") from exc
         name = p.name
         n = 2
         while name in names:  # two files of the same name from different folders
             name, n = f"{p.name}#{n}", n + 1
         names.add(name)
         origins.append(str(p))
+        try:
+            with p.open("rb") as fh:
+                raw = fh.read(limits.max_response_bytes + 1)
+        except OSError as exc:
+            raise ImportSourceError(f"cannot read Agent File {p}: {exc}") from exc
+        if len(raw) > limits.max_response_bytes:
+            snap.report("file", name, f"over the limit of {format_size(limits.max_response_bytes)}"
+                        " (--max-response-size); not read")
+            continue
         _load_agent_file(snap, name, raw)
     snap.origin = ", ".join(origins)
     return snap
@@ -1070,12 +1153,15 @@ def load_agent_files(paths: Iterable[str | Path]) -> LettaSnapshot:
 
 def _load_agent_file(snap: LettaSnapshot, name: str, raw: bytes) -> None:
     try:
-        doc: Any = json.loads(raw.decode("utf-8-sig"))
+        doc: Any = loads_json(raw.decode("utf-8-sig"), what="the file")
         # Some published files are a JSON string holding the JSON document.
         for _ in range(3):
             if not isinstance(doc, str):
                 break
-            doc = json.loads(doc)
+            doc = loads_json(doc, what="the file")
+    except SourceLimitExceeded as exc:
+        snap.report("file", name, str(exc))
+        return
     except (UnicodeDecodeError, ValueError) as exc:
         snap.report("file", name, f"not valid JSON: {exc}")
         return
@@ -1192,9 +1278,10 @@ def read_postgres(url: str, *, user_id: str | None = None) -> Iterator[ImportRec
 
 
 def read_api(base_url: str, token: str | None = None, *, user_id: str | None = None,
-             timeout: float = 30.0) -> Iterator[ImportRecord]:
-    """Records from a running Letta server's REST API (token sent as ``Bearer``)."""
-    return _records(load_api(base_url, token, timeout=timeout), user_id)
+             timeout: float = 30.0, limits: Limits = DEFAULT_LIMITS) -> Iterator[ImportRecord]:
+    """Records from a running Letta server's REST API (token sent as ``Bearer``, to that server
+    only: redirects elsewhere are refused)."""
+    return _records(load_api(base_url, token, timeout=timeout, limits=limits), user_id)
 
 
 def read_agent_file(path: str | Path, *, user_id: str | None = None) -> Iterator[ImportRecord]:
@@ -1202,10 +1289,10 @@ def read_agent_file(path: str | Path, *, user_id: str | None = None) -> Iterator
     return read_agent_files([path], user_id=user_id)
 
 
-def read_agent_files(paths: Iterable[str | Path], *,
-                     user_id: str | None = None) -> Iterator[ImportRecord]:
+def read_agent_files(paths: Iterable[str | Path], *, user_id: str | None = None,
+                     limits: Limits = DEFAULT_LIMITS) -> Iterator[ImportRecord]:
     """Records from several Agent Files read together (``--agent-file`` repeated)."""
-    return _records(load_agent_files(paths), user_id)
+    return _records(load_agent_files(paths, limits=limits), user_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1507,8 +1594,38 @@ class _Mapper:
             letta["identity"] = _compact({
                 "id": identity.id, "name": identity.name, "identity_type": identity.identity_type,
                 "properties": identity.properties})
+        display_name, email = _learner_names(identity, agents)
         return LearnerRecord(user_id=user_id, source=self.snap.source,
-                             source_key=",".join(a.ref for a in agents), metadata={"letta": letta})
+                             source_key=",".join(a.ref for a in agents), metadata={"letta": letta},
+                             display_name=display_name, email=email)
+
+
+# Where a learner's name and email may sit, first found wins: the identity's name, the identity's
+# properties, then the agents' metadata (never an agent's own `name`).
+_NAME_KEYS = ("display_name", "youlab_user_name", "youlab_display_name", "user_name")
+_EMAIL_KEYS = ("email", "youlab_user_email", "user_email")
+
+
+def _learner_names(identity: LettaIdentity | None, agents: list[LettaAgent]) -> tuple[str, str]:
+    """(display name, email) of a learner from their Letta identity and agents ("" if none)."""
+    names: list[Any] = []
+    emails: list[Any] = []
+    if identity is not None:
+        names.append(identity.name)
+        properties = identity.properties if isinstance(identity.properties, list) else []
+        found = {p["key"]: p.get("value") for p in properties
+                 if isinstance(p, dict) and isinstance(p.get("key"), str)}
+        names += [found.get(k) for k in ("name", *_NAME_KEYS)]
+        emails += [found.get(k) for k in _EMAIL_KEYS]
+    for agent in agents:
+        metadata = agent.metadata if isinstance(agent.metadata, dict) else {}
+        names += [metadata.get(k) for k in _NAME_KEYS]
+        emails += [metadata.get(k) for k in _EMAIL_KEYS]
+
+    def first(values):
+        return next((v.strip() for v in values if isinstance(v, str) and v.strip()), "")
+
+    return first(names), first(emails)
 
 
 def _compact(info: dict[str, Any]) -> dict[str, Any]:

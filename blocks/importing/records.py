@@ -86,12 +86,18 @@ class DiffRecord:
 
 @dataclass
 class LearnerRecord:
-    """A learner seen in the source, even one with nothing to import (an empty v1 repo)."""
+    """A learner seen in the source, even one with nothing to import (an empty v1 repo).
+
+    ``display_name`` / ``email``: what the source knows of the learner's name ("" if nothing);
+    the core fills the learner's profile with them, never overwriting a name already there.
+    """
 
     user_id: str
     source: str
     source_key: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    display_name: str = ""
+    email: str = ""
 
 
 @dataclass

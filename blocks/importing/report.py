@@ -141,8 +141,14 @@ def _plural(kind: str) -> str:
     return kind if kind.endswith("s") else f"{kind}s"
 
 
-def format_summary(report: ImportReport, *, max_reasons: int = 20) -> str:
-    """A plain-text summary: counts per kind and action, then skipped/failed reasons grouped."""
+def _more(n: int, report_path) -> str:
+    where = f"see {report_path}" if report_path else "-v 2 lists them all"
+    return f"  +{n} more, {where}"
+
+
+def format_summary(report: ImportReport, *, max_reasons: int = 20, report_path=None) -> str:
+    """A plain-text summary: counts per kind and action, skipped/failed reasons grouped, and the
+    reader's notes (the first `max_reasons`; `report_path`, the --report file, has them all)."""
     title = f"Import {report.source}"
     if report.branch:
         title += f" on branch {report.branch}"
@@ -176,15 +182,18 @@ def format_summary(report: ImportReport, *, max_reasons: int = 20) -> str:
             for reason, n in reasons.most_common(max_reasons):
                 lines.append(f"  {n:>6}  {reason}")
             if len(reasons) > max_reasons:
-                lines.append(f"  ... {len(reasons) - max_reasons} more (see --report)")
+                lines.append(_more(len(reasons) - max_reasons, report_path))
     warnings = report.warning_counts()
     if warnings:
         lines += ["", "Warnings (kept as imported):"]
         for category, n in warnings.most_common():
             lines.append(f"  {n:>6}  {category}")
-    noted = report.count(NOTE_KIND, NOTED)
-    if noted:
-        lines += ["", f"Reader notes: {noted} (see --report)"]
+    notes = report.items_with(NOTED, NOTE_KIND)
+    if notes:
+        lines += ["", f"Reader notes ({len(notes)}):"]
+        lines += [f"  {note.key}: {note.reason}" for note in notes[:max_reasons]]
+        if len(notes) > max_reasons:
+            lines.append(_more(len(notes) - max_reasons, report_path))
     for note in report.notes:
         lines.append(f"Note: {note}")
 

@@ -4,6 +4,13 @@
 Git is read with the ``git`` CLI only (``log``, ``cat-file --batch``, ``rev-list``), with NUL
 separated output and explicit formats, so non-ASCII and NFD/NFC file names round-trip as bytes.
 
+The data root is untrusted (design.md §7): git never sees a learner's own config, only its
+objects, through a private GIT_DIR (``safe_git.py``); a repository that is a partial clone,
+borrows or lacks objects, or has a ``.git`` link or file is refused. Work-tree files are read
+with no symbolic link followed (``safety.read_file_inside``), symbolic links committed to
+history are not versions, and sizes and counts are capped (``safety.Limits``). Each refusal is
+one reported, skipped learner, block, version or diff.
+
 Mapping decisions (each one is also tested):
 
 * Learner: every folder of the root that has ``.git``; other folders are reported and skipped.
@@ -36,14 +43,13 @@ Mapping decisions (each one is also tested):
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import json
 import math
 import os
 import re
 import shutil
-import subprocess
+import stat
+import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -65,6 +71,16 @@ from .records import (
     SkippedRecord,
     VersionRecord,
 )
+from .safe_git import GitError, GitSandbox, RepositoryRefused
+from .safety import (
+    DEFAULT_LIMITS,
+    Limits,
+    SourceLimitExceeded,
+    bounded_plain,
+    format_size,
+    loads_json,
+    read_file_inside,
+)
 
 SOURCE = "youlab_v1"
 IMPORT_ACTOR = "import:youlab_v1"
@@ -85,11 +101,13 @@ def read_data_root(
     path: str | os.PathLike[str],
     user_id: str | None = None,
     tz: tzinfo | str = timezone.utc,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[ImportRecord]:
     """Yield the records of every learner repository under a v1 data root.
 
     ``user_id`` limits the run to one learner. ``tz`` is the v1 server's timezone, used for the
-    naive local timestamps of pending diffs (git dates carry their own offset).
+    naive local timestamps of pending diffs (git dates carry their own offset). ``limits`` caps
+    file sizes, file counts and each learner's total (what is over is reported and skipped).
 
     A learner's records are collected before any is yielded, so a learner that cannot be read is
     one ``SkippedRecord`` instead of a half-written learner.
@@ -105,20 +123,31 @@ def read_data_root(
     if user_id is not None:
         entries = [root / user_id]
         # A plain folder name only: "../x" must not read outside the data root.
-        if Path(user_id).name != user_id or user_id in (".", "..") or not entries[0].is_dir():
+        if (Path(user_id).name != user_id or user_id in (".", "..")
+                or not (entries[0].is_dir() or entries[0].is_symlink())):
             reason = "no such learner folder in the data root"
             yield SkippedRecord("learner", user_id, reason, SOURCE)
             return
     else:
         entries = sorted(root.iterdir(), key=lambda p: p.name)
 
+    with tempfile.TemporaryDirectory(prefix="youlab-v1-git-") as workspace:
+        yield from _read_learners(entries, tz, limits, Path(workspace))
+
+
+def _read_learners(
+    entries: list[Path], tz: tzinfo, limits: Limits, workspace: Path
+) -> Iterator[ImportRecord]:
     for entry in entries:
-        if not entry.is_dir():
+        mode = entry.lstat().st_mode
+        if stat.S_ISLNK(mode):  # another folder, maybe outside the data root
+            yield SkippedRecord("learner", entry.name, "symbolic link; not followed", SOURCE)
+        elif not stat.S_ISDIR(mode):
             yield SkippedRecord("file", entry.name, "not a learner folder", SOURCE)
-        elif not (entry / ".git").exists():
+        elif not os.path.lexists(entry / ".git"):
             yield SkippedRecord("learner", entry.name, "folder has no .git; v1 ignored it", SOURCE)
         else:
-            yield from _LearnerReader(entry, tz).read()
+            yield from _LearnerReader(entry, tz, limits, workspace).read()
 
 
 # --------------------------------------------------------------------------- format helpers
@@ -143,11 +172,12 @@ def _parse_frontmatter(text: str) -> tuple[dict[str, Any], str, bool]:
     try:
         data = yaml.safe_load(match.group(1))
     except Exception:  # YAMLError, but also ValueError for impossible dates like 2026-02-30
-        return {}, text, True
+        return {}, text, True  # RecursionError too: YAML nested too deeply to parse
     if data is None:
         data = {}
     if not isinstance(data, dict):
         return {}, text, True
+    bounded_plain(data, what="the frontmatter")  # aliases can expand a few lines to billions
     return data, text[match.end() :].lstrip("\n"), False
 
 
@@ -169,6 +199,27 @@ def map_actor(who: str | None) -> str:
     if who and who.startswith("agent:") and len(who) > len("agent:"):
         return who
     return UNKNOWN_ACTOR
+
+
+INIT_STUDENT_SUBJECT = "Initialize student block"
+
+
+def name_given_at_init(blocks: list[BlockRecord]) -> str:
+    """The name given to v1's `POST /users/init` ("" if none): the `student` block starts as the
+    course's TOML defaults, `profile = "<name>"` (committed as "Initialize student block")."""
+    for block in blocks:
+        if block.label != "student":
+            continue
+        for version in block.versions:
+            if version.reason != INIT_STUDENT_SUBJECT:
+                continue
+            text = version.metadata.get("v1", {}).get("toml") or version.content
+            try:
+                name = tomllib.loads(text).get("profile")
+            except tomllib.TOMLDecodeError:
+                return ""
+            return name.strip() if isinstance(name, str) else ""
+    return ""
 
 
 def toml_to_markdown(text: str) -> str:
@@ -288,10 +339,6 @@ def _collation_key(label: str) -> str:
 # --------------------------------------------------------------------------- git
 
 
-class GitError(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class _Commit:
     sha: str
@@ -308,64 +355,61 @@ class _Commit:
         return self.message.split("\n", 1)[0]  # v1 showed the first line as the message
 
 
-class _Git:
-    """Read-only git CLI access to one work tree, isolated from the caller's git config."""
+# Tree entry modes that are not a file's content: a symbolic link (its blob is the link's target
+# path, which is never followed) and a submodule commit.
+_LINK_MODE, _GITLINK_MODE, _DELETED_MODE = "120000", "160000", "000000"
+_FILE_MODES = ("100644", "100755")
 
-    def __init__(self, worktree: Path):
-        self.worktree = worktree.resolve()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(
-            GIT_CONFIG_NOSYSTEM="1",
-            GIT_CONFIG_GLOBAL=os.devnull,  # a user's log.follow etc. must not change the output
-            GIT_OPTIONAL_LOCKS="0",  # never write to the learner's repo, not even the index
-            GIT_NO_REPLACE_OBJECTS="1",
-            GIT_TERMINAL_PROMPT="0",
-        )
-        self.env = env
+
+@dataclass(frozen=True)
+class _TreeEntry:
+    mode: str
+    object_id: str
+
+
+class _Git:
+    """Read-only git CLI access to one learner's objects, through a private GIT_DIR."""
+
+    def __init__(self, sandbox: GitSandbox):
+        self.sandbox = sandbox
 
     def __call__(self, *args: str, stdin: bytes | None = None) -> bytes:
-        cmd = [
-            "git",
-            "-C", str(self.worktree),
-            # The data root is often owned by another user (copied from a container volume).
-            "-c", f"safe.directory={self.worktree}",
-            "-c", "core.quotepath=false",
-            "-c", "core.fsmonitor=false",
-            "-c", "log.follow=false",
-            "-c", "log.showSignature=false",
-            "-c", "i18n.logOutputEncoding=UTF-8",
-            "--literal-pathspecs",  # labels may contain *, ?, [ or a leading ':'
-            *args,
-        ]  # fmt: skip
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, env=self.env, check=False)
-        if proc.returncode:
-            stderr = proc.stderr.decode("utf-8", "replace").strip()
-            raise GitError(f"git {args[0]} failed ({proc.returncode}): {stderr}")
-        return proc.stdout
-
-    def toplevel(self) -> Path:
-        out = self("rev-parse", "--show-toplevel")
-        return Path(os.fsdecode(out.rstrip(b"\n"))).resolve()
-
-    def head(self) -> str | None:
-        try:
-            return self("rev-parse", "--verify", "--quiet", "HEAD^{commit}").decode().strip()
-        except GitError:
-            return None  # unborn branch: a repository without commits
-
-    def branch(self) -> str | None:
-        try:
-            return self("symbolic-ref", "--short", "-q", "HEAD").decode("utf-8", "replace").strip()
-        except GitError:
-            return None
+        return self.sandbox(*args, stdin=stdin)
 
     def commit_order(self) -> dict[str, int]:
         shas = self("rev-list", "--reverse", "--topo-order", "HEAD").decode().split()
         return {sha: i for i, sha in enumerate(shas)}
 
-    def paths_in_history(self, *dirs: str) -> set[str]:
-        out = self("log", "-z", "--format=", "--name-only", "--no-renames", "HEAD", "--", *dirs)
-        return {_fsdecode(p) for p in out.split(b"\0") if p}
+    def paths_in_history(self, *dirs: str) -> dict[str, dict[str, _TreeEntry]]:
+        """path -> {commit: the path's tree entry after that commit} for every change in dirs.
+
+        ``git log --raw -z`` gives per commit ``\\x01<sha>`` then, per changed path, a
+        ``:<old mode> <new mode> <old id> <new id> <status>`` field followed by the path field.
+        """
+        out = self("log", "-z", "--raw", "--no-abbrev", "--no-renames", "--no-ext-diff",
+                   "--no-textconv", "--format=%x01%H", "HEAD", "--", *dirs)
+        paths: dict[str, dict[str, _TreeEntry]] = {}
+        fields = iter(out.split(b"\0"))
+        commit = ""
+        for field in fields:
+            field = field.lstrip(b"\n")
+            if field.startswith(b"\x01"):
+                commit = field[1:].decode("ascii", "replace")
+            elif field.startswith(b":"):
+                _, new_mode, _, new_id = field[1:].decode("ascii", "replace").split(" ")[:4]
+                path = _fsdecode(next(fields, b""))
+                paths.setdefault(path, {})[commit] = _TreeEntry(new_mode, new_id)
+        return paths
+
+    def entry_at(self, commit: str, path: str) -> _TreeEntry:
+        """The tree entry of path at commit (for commits --raw does not describe, e.g. merges)."""
+        out = self("ls-tree", "-z", "--full-tree", commit, "--", path)
+        for entry in out.split(b"\0"):
+            meta, _, name = entry.partition(b"\t")
+            if meta and _fsdecode(name) == path:
+                mode, _, object_id = meta.decode("ascii", "replace").split(" ")[:3]
+                return _TreeEntry(mode, object_id)
+        return _TreeEntry(_DELETED_MODE, "")
 
     def commits_touching(self, path: str) -> list[_Commit]:
         out = self(
@@ -384,32 +428,27 @@ class _Git:
             commits.append(_Commit(sha, committed, authored, message))
         return commits
 
-    def blobs(self, specs: list[tuple[str, str]]) -> list[bytes | None]:
-        """The file at each (commit, path), or None where the path does not exist there."""
-        result: list[bytes | None] = [None] * len(specs)
-        batch = [i for i, (_, path) in enumerate(specs) if "\n" not in path]
-        if batch:
-            stdin = b"".join(_fsencode(f"{specs[i][0]}:{specs[i][1]}") + b"\n" for i in batch)
-            out = self("cat-file", "--batch", stdin=stdin)
-            pos = 0
-            for i in batch:
-                end = out.index(b"\n", pos)
-                header = out[pos:end].split(b" ")
-                pos = end + 1
-                if header[-1] in (b"missing", b"ambiguous") or len(header) != 3:
-                    continue
-                size = int(header[2])
-                if header[1] == b"blob":
-                    result[i] = out[pos : pos + size]
-                pos += size + 1
-        for i in set(range(len(specs))) - set(batch):  # a newline in a path breaks --batch lines
-            with contextlib.suppress(GitError):  # missing there: stays None
-                result[i] = self("cat-file", "blob", f"{specs[i][0]}:{specs[i][1]}")
-        return result
+    def blobs(self, object_ids: list[str]) -> dict[str, bytes]:
+        """Blobs by object id, in one ``cat-file --batch``."""
+        if not object_ids:
+            return {}
+        out = self("cat-file", "--batch", stdin="".join(f"{o}\n" for o in object_ids).encode())
+        found, pos = {}, 0
+        for object_id in object_ids:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) != 3:  # "<id> missing": verify() refused such repositories already
+                raise GitError(f"object {object_id} cannot be read")
+            size = int(header[2])
+            found[object_id] = out[pos : pos + size]
+            pos += size + 1
+        return found
 
 
 def _why(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, (GitError, _SkipBlock, _BadDiff)) else repr(exc)
+    known = (GitError, RepositoryRefused, SourceLimitExceeded, _SkipBlock, _BadDiff)
+    return str(exc) if isinstance(exc, known) else repr(exc)
 
 
 def _as_text(value: Any) -> str:
@@ -442,11 +481,18 @@ class _BadDiff(Exception):
 
 
 class _LearnerReader:
-    def __init__(self, repo: Path, tz: tzinfo):
+    def __init__(self, repo: Path, tz: tzinfo, limits: Limits = DEFAULT_LIMITS,
+                 workspace: Path | None = None):
         self.repo = repo
+        self.workspace = workspace
         self.user_id = repo.name
         self.tz = tz
-        self.git = _Git(repo)
+        self.limits = limits
+        self.budget = limits.max_learner_bytes  # bytes this learner may still have read
+        self.files_seen = 0
+        self.git: _Git
+        self.history_entries: dict[str, dict[str, _TreeEntry]] = {}
+        self.object_sizes: dict[str, int] = {}
         self.order: dict[str, int] = {}
         self.notes: list[SkippedRecord] = []
 
@@ -462,26 +508,80 @@ class _LearnerReader:
 
     def read(self) -> list[ImportRecord]:
         try:
-            if self.git.toplevel() != self.git.worktree:
-                raise GitError("its .git does not make it a repository of its own")
-            head = self.git.head()
-            self.order = self.git.commit_order() if head else {}
-            learner = LearnerRecord(
-                user_id=self.user_id,
-                source=SOURCE,
-                source_key=self.user_id,
-                metadata={
-                    "v1": {"head": head, "branch": self.git.branch(), "commits": len(self.order)}
-                },
-            )
-            if not head:
-                self._report("note", ".git", "repository has no commits; only files on disk read")
-            blocks = self._read_blocks(head)
-            diffs = self._read_diffs({b.label: b for b in blocks if not b.deleted})
+            with GitSandbox(self.repo, self.workspace) as sandbox:
+                self.git = _Git(sandbox)
+                return self._read(sandbox)
         except Exception as exc:  # one bad learner is reported, never the end of the run
             reason = f"unreadable v1 repository: {_why(exc)}"
             return [SkippedRecord("learner", self.user_id, reason, SOURCE)]
+
+    def _read(self, sandbox: GitSandbox) -> list[ImportRecord]:
+        head, limits = sandbox.facts.head, self.limits
+        self._spend(sandbox.verify(max_object_bytes=limits.max_file_bytes,
+                                   max_total_bytes=limits.max_learner_bytes), "its history")
+        self.object_sizes = sandbox.object_sizes
+        self.order = self.git.commit_order() if head else {}
+        learner = LearnerRecord(
+            user_id=self.user_id,
+            source=SOURCE,
+            source_key=self.user_id,
+            metadata={
+                "v1": {"head": head, "branch": sandbox.facts.branch, "commits": len(self.order)}
+            },
+        )
+        if not head:
+            self._report("note", ".git", "repository has no commits; only files on disk read")
+        if sandbox.facts.shallow:
+            self._report("note", ".git/shallow", "shallow repository: history before "
+                         f"{len(sandbox.facts.shallow)} boundary commit(s) is not in it")
+        blocks = self._read_blocks(head)
+        learner.display_name = name_given_at_init(blocks)
+        diffs = self._read_diffs({b.label: b for b in blocks if not b.deleted})
         return [learner, *blocks, *diffs, *self.notes]
+
+    # -- limits
+
+    def _spend(self, n: int, what: str) -> None:
+        self.budget -= n
+        if self.budget < 0:
+            raise RepositoryRefused(
+                f"reading {what} takes it over the learner limit of "
+                f"{format_size(self.limits.max_learner_bytes)} (--max-learner-size)"
+            )
+
+    def _read_file(self, rel: str) -> bytes | None:
+        """A work-tree file: no link followed, size capped; None when there is no such file."""
+        raw = read_file_inside(self.repo, rel, self.limits.max_file_bytes)
+        if raw is not None:
+            self._spend(len(raw), rel)
+        return raw
+
+    def _folder(self, dirname: str) -> list[os.DirEntry] | None:
+        """Entries of a work-tree folder (None: no folder); a linked folder refuses the learner."""
+        try:
+            mode = (self.repo / dirname).lstat().st_mode
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(mode):
+            raise RepositoryRefused(f"{dirname}/ is a symbolic link; not followed")
+        if not stat.S_ISDIR(mode):
+            return None
+        entries = []
+        with os.scandir(self.repo / dirname) as it:
+            for entry in it:
+                entries.append(entry)
+                if len(entries) > self.limits.max_files:
+                    break
+        self._count_files(len(entries), dirname + "/")
+        return entries
+
+    def _count_files(self, n: int, where: str) -> None:
+        self.files_seen += n
+        if self.files_seen > self.limits.max_files:
+            raise RepositoryRefused(
+                f"more than {self.limits.max_files:,} files (counted up to {where}), over the "
+                "limit (--max-files)"
+            )
 
     # -- blocks
 
@@ -492,16 +592,17 @@ class _LearnerReader:
         """
         found: dict[str, str] = {}
         rels = {p for p in history if p.startswith(dirname + "/")}
-        folder = self.repo / dirname
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                rel = f"{dirname}/{entry.name}"
-                if entry.is_symlink():  # could point outside the learner's folder
+        on_disk = self._folder(dirname) or []
+        self._count_files(len(rels - {f"{dirname}/{e.name}" for e in on_disk}), dirname + "/")
+        for entry in on_disk:
+            rel = f"{dirname}/{entry.name}"
+            if entry.is_symlink():  # could point outside the learner's folder
+                if rel not in history:
                     self._report("file", rel, "symbolic link; not followed")
-                elif entry.name.endswith(suffix) and entry.is_file():
-                    rels.add(rel)
-                elif rel not in history:
-                    self._report("file", rel, f"not a *{suffix} block file; v1 ignored it")
+            elif entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                rels.add(rel)
+            elif rel not in history:
+                self._report("file", rel, f"not a *{suffix} block file; v1 ignored it")
         for rel in sorted(rels):
             name = rel[len(dirname) + 1 :]
             if "/" in name or not name.endswith(suffix):
@@ -517,7 +618,8 @@ class _LearnerReader:
         return found
 
     def _read_blocks(self, head: str | None) -> list[BlockRecord]:
-        history = self.git.paths_in_history(MD_DIR, TOML_DIR) if head else set()
+        self.history_entries = self.git.paths_in_history(MD_DIR, TOML_DIR) if head else {}
+        history = set(self.history_entries)
         md = self._block_files(MD_DIR, ".md", history)
         toml = self._block_files(TOML_DIR, ".toml", history)
         blocks = []
@@ -552,14 +654,33 @@ class _LearnerReader:
         if not head:
             return []
         commits = self.git.commits_touching(rel)
-        blobs = self.git.blobs([(c.sha, rel) for c in commits])
-        versions = []
-        for commit, blob in zip(commits, blobs, strict=True):
-            if blob is None:  # the commit deleted the file; v1 never did, but a person could
+        known = self.history_entries.get(rel, {})
+        entries = [known.get(c.sha) or self.git.entry_at(c.sha, rel) for c in commits]
+        wanted = []
+        for commit, entry in zip(commits, entries, strict=True):
+            where = f"{rel}@{commit.sha[:12]}"
+            if entry.mode in (_LINK_MODE, _GITLINK_MODE):
+                what = "a symbolic link" if entry.mode == _LINK_MODE else "a submodule"
+                self._report("file", where, f"{what} in this commit (mode {entry.mode}); "
+                             "not followed, not a version")
+            elif entry.mode not in _FILE_MODES:
+                # the commit deleted the file; v1 never did, but a person could
                 self._report("note", rel, f"deleted in commit {commit.sha}; not a version")
-                continue
-            versions.append(_FileVersion(commit, self._decode(blob, f"{rel}@{commit.sha[:12]}")))
-        return versions
+            elif self.object_sizes.get(entry.object_id, 0) > self.limits.max_file_bytes:
+                size = self.object_sizes[entry.object_id]
+                self._report("file", where,
+                             f"{format_size(size)}, over the file limit of "
+                             f"{format_size(self.limits.max_file_bytes)} (--max-file-size); "
+                             "not imported")
+            else:
+                wanted.append(entry.object_id)
+        # (their bytes were counted with the whole history by GitSandbox.verify)
+        blobs = self.git.blobs(sorted(set(wanted)))
+        return [
+            _FileVersion(commit, self._decode(blobs[entry.object_id], f"{rel}@{commit.sha[:12]}"))
+            for commit, entry in zip(commits, entries, strict=True)
+            if entry.object_id in blobs and entry.mode in _FILE_MODES
+        ]
 
     def _decode(self, raw: bytes, where: str) -> str:
         try:
@@ -569,10 +690,14 @@ class _LearnerReader:
             return raw.decode("utf-8", "replace")
 
     def _worktree_text(self, rel: str) -> str | None:
-        path = self.repo / rel
-        if not path.is_file():
+        try:
+            raw = self._read_file(rel)
+        except SourceLimitExceeded as exc:  # a link, a FIFO, too big: the block is not read
+            raise _SkipBlock(f"{exc} (--max-file-size)" if "over the limit" in str(exc)
+                             else str(exc)) from None
+        if raw is None:
             return None
-        return self._decode(path.read_bytes(), rel)  # bytes: no newline translation
+        return self._decode(raw, rel)  # bytes: no newline translation
 
     def _version(self, fv: _FileVersion, rel: str, content: str, extra: dict) -> VersionRecord:
         text, who = split_author(fv.commit.message)
@@ -694,7 +819,7 @@ class _LearnerReader:
             actor = IMPORT_ACTOR
             reason = f"Work-tree content of {rel} {why} in v1"
             updated_at = written_at or datetime.fromtimestamp(
-                (self.repo / rel).stat().st_mtime, timezone.utc
+                (self.repo / rel).lstat().st_mtime, timezone.utc
             )
         else:  # the file is as committed, so the newest version is the current content
             actor, reason, updated_at = versions[-1].actor, versions[-1].reason, versions[-1].date
@@ -718,17 +843,20 @@ class _LearnerReader:
     # -- pending diffs
 
     def _read_diffs(self, blocks: dict[str, BlockRecord]) -> list[DiffRecord]:
-        folder = self.repo / DIFF_DIR
-        if not folder.is_dir():
-            return []
         diffs = []
-        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        for entry in sorted(self._folder(DIFF_DIR) or [], key=lambda p: p.name):
             rel = f"{DIFF_DIR}/{entry.name}"
-            if not (entry.name.endswith(".json") and entry.is_file() and not entry.is_symlink()):
+            if entry.is_symlink():  # could point outside the learner's folder
+                self._report("file", rel, "symbolic link; not followed")
+                continue
+            if not (entry.name.endswith(".json") and entry.is_file(follow_symlinks=False)):
                 self._report("file", rel, "not a pending-diff JSON file; v1 ignored it")
                 continue
             try:
-                data = json.loads(entry.read_bytes().decode("utf-8"))
+                raw = self._read_file(rel)
+                if raw is None:
+                    continue  # removed while we read
+                data = loads_json(raw.decode("utf-8"), what=rel)
                 if not isinstance(data, dict):
                     raise _BadDiff("not a JSON object")
                 diffs.append(self._diff(entry.name[: -len(".json")], rel, data, blocks))

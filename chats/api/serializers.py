@@ -128,13 +128,34 @@ class ExportModuleChatSerializer(serializers.Serializer):
     history = ExportModuleChatVersionSerializer(many=True)
 
 
+class ExportProfileVersionSerializer(serializers.Serializer):
+    display_name = serializers.CharField()
+    email = serializers.CharField()
+    updated_by = serializers.CharField(help_text="Who made this version.")
+    history_change_reason = serializers.CharField(allow_null=True)
+    history_date = serializers.DateTimeField()
+    history_type = serializers.ChoiceField(choices=["+", "~", "-"])
+    history_user = serializers.CharField(allow_null=True)
+
+
+class ExportProfileSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    display_name = serializers.CharField()
+    email = serializers.CharField()
+    updated_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    history = ExportProfileVersionSerializer(many=True)
+
+
 class ExportDocumentSerializer(serializers.Serializer):
-    """The youlab-export document (chats/EXPORT_FORMAT.md); rows carry every column."""
+    """The youlab-export document (docs/export.md); rows carry every column."""
 
     format = serializers.CharField(default="youlab-export")
-    format_version = serializers.IntegerField(default=1)
+    format_version = serializers.IntegerField(default=2)
     exported_at = serializers.DateTimeField()
     user_id = serializers.CharField()
+    profile = ExportProfileSerializer(allow_null=True, help_text="The learner's name and email (null: none).")
     blocks = ExportBlockSerializer(many=True)
     diffs = ExportDiffSerializer(many=True)
     module_chats = ExportModuleChatSerializer(many=True)

@@ -279,8 +279,9 @@ class UserExportView(ChatsView):
     @extend_schema(
         tags=["export"],
         summary="Everything about a learner, except secrets",
-        description="One `youlab-export` document (format_version 1, chats/EXPORT_FORMAT.md): "
-        "blocks with every version, diffs, module chats with their history, and whether an "
+        description="One `youlab-export` document (format_version 2, docs/export.md): the "
+        "learner's profile (name, email) and blocks with every version, diffs, module chats with "
+        "their history, and whether an "
         "OpenWebUI key is set (fingerprint and last 4 only). `python manage.py import_export` "
         "restores it. An unknown learner gives an empty document.",
         parameters=[openapi.USER_ID],

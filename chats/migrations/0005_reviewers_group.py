@@ -11,6 +11,7 @@ PERMISSIONS = [
     ("blocks", "view_block"),  # blocks, their history, the learner pages, the Dolt log
     ("blocks", "change_block"),  # edit content, revert, soft-delete and restore
     ("chats", "view_modulechat"),
+    ("learners", "view_learner"),  # names beside learner ids, the learner's profile
 ]
 
 
@@ -41,6 +42,7 @@ class Migration(migrations.Migration):
         ("chats", "0004_key_ciphertext_outside_version_control"),
         ("blocks", "0005_dolt_json_reads"),
         ("diffs", "0004_dolt_json_reads"),
+        ("learners", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

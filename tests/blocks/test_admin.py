@@ -8,6 +8,7 @@ from django.urls import reverse
 from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs import services
+from learners import services as learner_services
 from tests.diffs.factories import propose
 from tests.factories import make_block
 
@@ -54,6 +55,21 @@ def with_versions(block, staff_user, n):
 
 
 # --- the list ----------------------------------------------------------------------------------
+
+
+def test_block_list_and_pages_show_the_learners_name_and_search_finds_it(client, block):
+    other = make_block(owner_id="u-42", label="student", content="x")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+
+    page = client.get(BLOCKS).content.decode()
+    assert "Maya Thompson</a> <small class=\"quiet\">maya</small>" in page
+    assert listed(client.get(BLOCKS, {"q": "thompson"})) == {block.pk}
+    assert listed(client.get(BLOCKS, {"q": "u-42"})) == {other.pk}
+    for name in ("change", "history", "compare", "edit_content", "settings", "soft_delete"):
+        page = client.get(url(name, block)).content.decode()
+        crumbs = page.split('<div class="breadcrumbs">')[1].split("</div>")[0]
+        assert "student · Maya Thompson (maya)" in crumbs, name
+    assert "<li>student · Maya Thompson (maya) (v1)</li>" in page  # what the soft-delete would touch
 
 
 def test_list_shows_live_blocks_and_deleted_ones_behind_a_filter(client, block, staff_user):
@@ -153,6 +169,64 @@ def test_edit_content_refuses_stale_versions_and_the_char_limit(client, block, s
     assert block.version == 2 and len(history(block)) == 2
 
 
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_block_page_shows_metadata_as_keys_and_values(client):
+    block = make_block(owner_id="maya", label="student", content="x",
+                       metadata={"course_id": "college-essay", "letta": {"block_id": "block-1", "limit": 5000},
+                                 "schema_version": 2, "empty": None})
+    page = client.get(url("change", block)).content.decode()
+    table = page.split('<dl class="staff-kv staff-metadata">')[1].split("</dl>")[0]
+    assert "<dt>course_id</dt><dd>college-essay</dd>" in table
+    assert "<dt>schema_version</dt><dd><code>2</code></dd>" in table
+    assert "<dt>empty</dt><dd><code>null</code></dd>" in table
+    assert "<dt>letta</dt><dd><pre>{\n  &quot;block_id&quot;: &quot;block-1&quot;," in table
+
+
+def test_settings_page_changes_limit_flag_description_and_metadata_as_one_version(client, block):
+    settings = url("settings", block)
+    form = client.get(settings)
+    assert form.status_code == 200
+    assert form.context["form"].initial["char_limit"] == 200 and url("settings", block) in client.get(url("change", block)).content.decode()
+
+    response = client.post(settings, {
+        "description": "What we know\r\nabout her", "char_limit": "400", "read_only": "on",
+        "metadata": '{"course_id": "college-essay"}', "reason": "longer essays now", "version": "1",
+    })
+    assert response.status_code == 302 and response["Location"] == url("change", block)
+    block.refresh_from_db()
+    assert (block.version, block.char_limit, block.read_only, block.content) == (2, 400, True, STUDENT)
+    assert block.metadata == {"course_id": "college-essay"} and block.description == "What we know\nabout her"
+    row = history(block)[-1]
+    assert row.actor == "staff:rita" and row.history_change_reason == (
+        "Settings: description, char_limit 200 → 400, read_only off → on, metadata: longer essays now")
+    assert any("now version 2" in text for _, text in messages_of(response))
+
+    # The same form again changes nothing.
+    again = client.post(settings, {"description": "What we know\nabout her", "char_limit": "400", "read_only": "on",
+                                   "metadata": '{"course_id": "college-essay"}', "version": "2"})
+    assert ("info", "Nothing changed.") in messages_of(again) and Block.objects.get(pk=block.pk).version == 2
+
+
+@pytest.mark.parametrize("data,field,message", [
+    ({"char_limit": "10"}, "char_limit", "below that"),
+    ({"char_limit": "0"}, "char_limit", "greater than or equal to 1"),
+    ({"metadata": "[1, 2]"}, "metadata", "JSON object"),
+    ({"metadata": "{nope"}, "metadata", "valid JSON"),
+    ({"metadata": "[" * 100_000 + "]" * 100_000}, "metadata", "nested too deeply"),
+    ({"metadata": '{"a":' * 40 + "1" + "}" * 40}, "metadata", "nested at most 32 deep"),
+    ({"version": "9"}, None, "changed while you were editing"),
+])
+def test_settings_page_refuses_what_the_service_refuses_and_keeps_the_input(client, block, data, field, message):
+    post = {"description": "", "char_limit": "200", "metadata": "{}", "version": "1", **data}
+    response = client.post(url("settings", block), post)
+    assert response.status_code == 200
+    errors = response.context["form"].errors.get(field or "__all__")
+    assert errors and message in " ".join(errors), response.context["form"].errors
+    assert Block.objects.get(pk=block.pk).version == 1
+
+
 # --- history, compare, revert ------------------------------------------------------------------
 
 
@@ -195,7 +269,7 @@ def test_revert_through_the_admin_makes_a_new_version(client, block, staff_user)
     block.refresh_from_db()
     assert block.content == STUDENT and block.version == 4
     row = history(block)[-1]
-    assert (row.version, row.actor, row.history_change_reason) == (4, "staff:rita", "agent went off track")
+    assert (row.version, row.actor, row.history_change_reason) == (4, "staff:rita", "Revert to v1 by rita: agent went off track")
     assert ("success", "Reverted maya/student to version 1: now version 4.") in messages_of(response)
 
     nothing = client.post(url("revert", block, 4), {"reason": ""})

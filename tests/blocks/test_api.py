@@ -202,7 +202,7 @@ def test_staff_revert_makes_a_new_version_equal_to_an_old_one(staff, maya):
     assert response.json()["version"] == 3 and response.json()["content"] == STUDENT
     assert response["ETag"] == '"3"'
     row = HistoricalBlock.objects.get(id=block.pk, version=3)
-    assert row.actor == "staff:rita" and "Reverted to version 1" in row.history_change_reason
+    assert row.actor == "staff:rita" and row.history_change_reason == "Revert to v1 by rita"
 
 
 def test_staff_revert_of_a_shared_block_with_a_reason(staff):
@@ -211,7 +211,7 @@ def test_staff_revert_of_a_shared_block_with_a_reason(staff):
     response = staff.post(api("shared", "college-essay", "blocks", "course", "revert"),
                           {"version": 1, "reason": "undo"}, format="json")
     assert response.status_code == 200 and response.json()["content"] == "one"
-    assert HistoricalBlock.objects.get(id=course.pk, version=3).history_change_reason == "undo"
+    assert HistoricalBlock.objects.get(id=course.pk, version=3).history_change_reason == "Revert to v1 by rita: undo"
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def test_staff_review_flow_in_chromium(live_server, staff_user):
             page.fill("#id_approve-note", "Matches what she told me.")
             page.get_by_role("button", name="Approve", exact=True).click()
             expect(page).to_have_url(f"{live_server.url}/admin/diffs/pendingdiff/")
-            expect(page.locator("ul.messagelist .success")).to_contain_text("approved, now version 2")
+            expect(page.locator("ul.messagelist .success")).to_contain_text("approved: applied as proposed, now version 2")
             expect(rows).to_have_count(1)
 
             # Reject the other one with a reason.

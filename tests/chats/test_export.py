@@ -16,6 +16,9 @@ from chats import crypto, services
 from chats.export import build_user_export, comparable
 from chats.models import HistoricalModuleChat, ModuleChat
 from diffs.models import DiffStatus, PendingDiff
+from learners import services as learner_services
+from learners.models import HistoricalLearner, Learner
+from learners.selectors import user_ids_named
 from tests.chats.conftest import assert_error, use_database
 from tests.factories import make_block
 from youlab import dolt
@@ -63,6 +66,9 @@ def build_learner(staff_user, *, with_key=True, user_id=USER):
     services.clear_module_chat(user_id=user_id, agent_id="coach", module_id="m2", actor="agent:coach")
     if with_key:
         services.set_user_key(user_id, KEY, actor="agent:tutor")
+    learner_services.set_learner_profile(user_id=user_id, display_name="Maya Thompson", actor="import:letta")
+    learner_services.set_learner_profile(user_id=user_id, display_name="Maya T.", email="maya@example.org",
+                                         actor="staff:rita", user=staff_user)
     # Not theirs: a shared block and another learner's data.
     make_block(owner_id=user_id, label="course", owner_type=OwnerType.SHARED)
     make_block(owner_id="learner-2", label="student")
@@ -78,7 +84,11 @@ def test_the_export_holds_everything_about_the_learner_and_no_secret(staff_user)
     student, goal = build_learner(staff_user)
     doc = build_user_export(USER)
 
-    assert (doc["format"], doc["format_version"], doc["user_id"]) == ("youlab-export", 1, USER)
+    assert (doc["format"], doc["format_version"], doc["user_id"]) == ("youlab-export", 2, USER)
+    profile = doc["profile"]
+    assert (profile["display_name"], profile["email"], profile["updated_by"]) == ("Maya T.", "maya@example.org", "staff:rita")
+    assert [(h["display_name"], h["updated_by"], h["history_user"], h["history_type"]) for h in profile["history"]] == [
+        ("Maya Thompson", "import:letta", None, "+"), ("Maya T.", "staff:rita", "rita", "~")]
     assert [b["label"] for b in doc["blocks"]] == ["student", "目标"]
     exported = doc["blocks"][0]
     assert exported["id"] == str(student.pk) and exported["version"] == 2
@@ -122,9 +132,20 @@ def test_the_export_holds_everything_about_the_learner_and_no_secret(staff_user)
 
 
 @pytest.mark.django_db
+def test_history_rows_are_the_learners_own_even_when_ids_differ_only_by_case():
+    learner_services.set_learner_profile(user_id="Maya", display_name="Upper", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Lower", actor="system")
+    services.upsert_module_chat(user_id="Maya", agent_id="tutor", module_id="m1", chat_id="upper", actor="system")
+    services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="m1", chat_id="lower", actor="system")
+    doc = build_user_export("maya")
+    assert [h["display_name"] for h in doc["profile"]["history"]] == ["Lower"]
+    assert [h["chat_id"] for c in doc["module_chats"] for h in c["history"]] == ["lower"]
+
+
+@pytest.mark.django_db
 def test_an_unknown_learner_gives_an_empty_document():
     doc = build_user_export("nobody")
-    assert (doc["blocks"], doc["diffs"], doc["module_chats"]) == ([], [], [])
+    assert (doc["profile"], doc["blocks"], doc["diffs"], doc["module_chats"]) == (None, [], [], [])
     assert doc["owui_key"]["present"] is False
 
 
@@ -151,7 +172,9 @@ def test_export_import_into_a_fresh_database_and_export_again_is_the_same(
 
         call_command("import_export", str(path))
 
-        assert "imported learner learner-1: 2 block(s), 4 version(s), 3 diff(s), 2 module chat(s)" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "imported learner learner-1: 2 block(s), 4 version(s), 3 diff(s), 2 module chat(s)" in out
+        assert "their profile (name)" in out
         assert dolt.log_count() == commits + 1  # one Dolt commit for the whole import
         assert dolt.log(limit=1)[0].message.startswith("Import learner learner-1 from a youlab-export document")
         assert dolt.status() == []
@@ -163,6 +186,11 @@ def test_export_import_into_a_fresh_database_and_export_again_is_the_same(
         student = Block.objects.get(owner_id=USER, label="student")
         assert [h.version for h in student.history.order_by("version")] == [1, 2]
         assert HistoricalBlock.objects.filter(owner_type=OwnerType.USER, owner_id=USER).count() == first_versions == 4
+        # The profile comes back with its history, and the learner is found by name.
+        learner = Learner.objects.get(user_id=USER)
+        assert (learner.display_name, learner.updated_by) == ("Maya T.", "staff:rita")
+        assert [h.display_name for h in learner.history.order_by("history_date")] == ["Maya Thompson", "Maya T."]
+        assert user_ids_named("maya") == [USER]
 
         # Importing the same document again changes nothing.
         call_command("import_export", str(path))
@@ -226,16 +254,37 @@ def test_import_refuses_a_learner_who_already_has_other_data(staff_user, tmp_pat
     assert not Block.objects.filter(owner_id="learner-9").exists()
 
 
-@pytest.mark.django_db
-def test_dry_run_checks_everything_and_writes_nothing(staff_user, tmp_path, capsys):
-    doc = _exported(staff_user)
-    doc = json.loads(json.dumps(doc).replace('"learner-1"', '"learner-5"'))
+def _as_another_learner(doc, user_id):
+    """The document as if of another learner, with block and diff ids nobody has yet."""
+    doc = json.loads(json.dumps(doc).replace(f'"{USER}"', f'"{user_id}"'))
     for block in doc["blocks"]:
         block["id"] = block["id"][:-4] + "beef"
     for diff in doc["diffs"]:
         diff["id"] = diff["id"][:-4] + "cafe"
         if diff["block_id"]:
             diff["block_id"] = diff["block_id"][:-4] + "beef"
+    return doc
+
+
+@pytest.mark.django_db
+def test_a_version_1_document_without_a_profile_still_imports(staff_user, tmp_path, capsys):
+    doc = _exported(staff_user)
+    doc = _as_another_learner(doc, "learner-7")
+    doc["format_version"] = 1
+    del doc["profile"]
+    call_command("import_export", _write(tmp_path, doc))
+    assert "imported learner learner-7" in capsys.readouterr().out
+    assert not Learner.objects.filter(user_id="learner-7").exists()
+    call_command("import_export", _write(tmp_path, doc))  # and again: nothing to do
+    assert "nothing to do" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="unknown key"):
+        call_command("import_export", _write(tmp_path, {**doc, "profile": None}))
+
+
+@pytest.mark.django_db
+def test_dry_run_checks_everything_and_writes_nothing(staff_user, tmp_path, capsys):
+    doc = _exported(staff_user)
+    doc = _as_another_learner(doc, "learner-5")
     call_command("import_export", _write(tmp_path, doc), "--dry-run")
     assert "would import learner learner-5: 2 block(s)" in capsys.readouterr().out
     assert not Block.objects.filter(owner_id="learner-5").exists()
@@ -256,7 +305,11 @@ def _mutations():
 
     return [
         ("format", setter(["format"], "something-else"), "not a youlab-export document"),
-        ("version", setter(["format_version"], 2), "unsupported format_version 2"),
+        ("version", setter(["format_version"], 3), "unsupported format_version 3"),
+        ("missing profile", setter(["profile"], KeyError), "missing key(s): profile"),
+        ("profile owner", setter(["profile", "user_id"], "learner-2"), "profile: belongs to learner learner-2"),
+        ("profile history", setter(["profile", "history", 0, "user_id"], "learner-2"), "profile.history[0]: belongs to"),
+        ("profile email", setter(["profile", "email"], 7), "profile.email: expected a string"),
         ("missing blocks", setter(["blocks"], KeyError), "missing key(s): blocks"),
         ("unknown top key", setter(["extra"], 1), "unknown key(s): extra"),
         ("bad user id", setter(["user_id"], "a/b"), "user_id may not contain"),
@@ -294,6 +347,8 @@ def test_invalid_documents_are_refused_clearly_and_write_nothing(staff_user, tmp
     ModuleChat.objects.filter(user_id=USER).delete()
     HistoricalModuleChat.objects.filter(user_id=USER).delete()
     HistoricalBlock.objects.filter(owner_id=USER).delete()
+    Learner.objects.filter(user_id=USER).delete()
+    HistoricalLearner.objects.filter(user_id=USER).delete()
     mutate(doc)
     with pytest.raises(CommandError) as excinfo:
         call_command("import_export", _write(tmp_path, doc))

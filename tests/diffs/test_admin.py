@@ -8,10 +8,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs import services
 from diffs.rendering import MAX_ROWS
 from diffs.models import DiffStatus, PendingDiff
+from learners import services as learner_services
 from tests.diffs.factories import propose
 from tests.factories import make_block
 
@@ -106,6 +108,35 @@ def test_queue_filters_by_label_learner_agent_age_and_search(client, block):
     assert '<input type="hidden" name="label" value="student">' in page
 
 
+def test_queue_lists_the_oldest_pending_proposal_first_and_stays_sortable(client, block):
+    diffs = [propose(block, "append", text=f"fact {i}") for i in range(3)]
+    for age, diff in zip((5, 300, 40), diffs):
+        PendingDiff.objects.filter(pk=diff.pk).update(created_at=timezone.now() - timedelta(days=age))
+    oldest_first = [diffs[1].pk, diffs[2].pk, diffs[0].pk]
+    assert [d.pk for d in client.get(QUEUE).context["cl"].result_list] == oldest_first
+    assert [d.pk for d in client.get(QUEUE, {"o": "-1"}).context["cl"].result_list] == oldest_first[::-1]
+
+
+def test_queue_shows_learners_names_and_finds_them_by_name(client, block):
+    sofia_block = make_block(owner_id="3f6c-sofia", label="student", content=STUDENT)
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="agent:tutor")
+    learner_services.set_learner_profile(user_id="3f6c-sofia", display_name="Sofía Ramírez-Núñez", actor="system")
+    maya_diff = propose(block, "append", text="likes chess", reasoning="mentions Sofía's essay")
+    sofia_diff = propose(sofia_block, "append", text="plays cello")
+
+    page = client.get(QUEUE).content.decode()
+    assert "Maya Thompson" in page and "Sofía Ramírez-Núñez" in page
+    assert f'href="{reverse("staff:learner", args=["maya"])}" class="staff-learner">Maya Thompson</a>' in page
+
+    assert listed(client.get(QUEUE, {"q": "Maya"})) == {maya_diff.pk}
+    assert listed(client.get(QUEUE, {"q": "thomp"})) == {maya_diff.pk}
+    assert listed(client.get(QUEUE, {"q": "sofia"})) == {sofia_diff.pk}  # a name: accents ignored
+    assert listed(client.get(QUEUE, {"q": "ramirez nunez"})) == {sofia_diff.pk}
+    assert listed(client.get(QUEUE, {"q": "3f6c-sofia"})) == {sofia_diff.pk}  # the exact id still works
+    assert listed(client.get(QUEUE, {"q": "chess"})) == set()  # proposed text is not searched
+    assert listed(client.get(QUEUE, {"q": "essay"})) == {maya_diff.pk}  # reasoning still is
+
+
 def test_queue_marks_stale_and_conflict(client, block, staff_user):
     first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
     stale = propose(block, "append", text="likes chess")
@@ -126,16 +157,22 @@ def test_queue_query_count_does_not_grow_with_the_number_of_diffs(
 ):
     def count_queries(params):
         client.get(QUEUE, params)  # warm caches (content types, session) first
-        with django_assert_max_num_queries(14) as captured:
+        # 15: a page is always read by id first, then its rows (one page or many alike); a name
+        # search adds one query per word of the query (at most four words are used).
+        with django_assert_max_num_queries(15 + len(params.get("q", "").split())) as captured:
             assert client.get(QUEUE, params).status_code == 200
         return len(captured)
 
-    views = ({}, {"status": "all"}, {"learner": "maya", "label": "student"})
+    views = ({}, {"status": "all"}, {"learner": "maya", "label": "student"}, {"q": "maya thompson"})
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
     for i in range(3):
         propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
     small = [count_queries(params) for params in views]
     for i in range(3, 30):
-        propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
+        learner_id = f"learner-{i}"
+        learner_services.set_learner_profile(user_id=learner_id, display_name=f"Maya {i}", actor="system")
+        propose(make_block(owner_id=learner_id, label="student"), "append", text="x", agent=f"agent-{i}")
+        propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")  # more than one page now
     large = [count_queries(params) for params in views]
     assert small == large
 
@@ -157,6 +194,44 @@ def test_review_page_shows_the_side_by_side_diff_and_the_proposal(client, block)
     assert 'value="approve"' in page and 'value="edit"' in page and 'value="reject"' in page
     # Edit & approve starts from the proposed text.
     assert response.context["forms"]["edit"].initial["edited_content"] == diff.proposed_content
+
+
+def test_review_page_lists_the_other_open_proposals_on_the_same_block(client, block, staff_user):
+    first = propose(block, "str_replace", old_str="bakery", new_str="bike shop", agent="tutor")
+    second = propose(block, "append", text="Likes chess", agent="background", reasoning="said it twice")
+    decided = propose(block, "append", text="Likes go")
+    services.reject_diff(decided.pk, reviewer=staff_user, reason="no")
+    elsewhere = propose(make_block(owner_id="maya", label="journey", content="x"), "append", text="y")
+
+    response = client.get(review_url(first))
+    assert [d.pk for d in response.context["others"]] == [second.pk]
+    section = response.content.decode().split('id="other-proposals"')[1].split("</section>")[0]
+    assert review_url(second) in section and "said it twice" in section and "v1" in section
+    assert review_url(decided) not in section and review_url(elsewhere) not in section
+
+    services.approve_diff(first.pk, reviewer=staff_user)
+    section = client.get(review_url(second)).content.decode()
+    assert 'id="other-proposals"' not in section  # the only other one is decided now
+
+
+def test_review_page_links_the_neighbours_in_the_queue_and_documents_the_shortcuts(client, block):
+    diffs = [propose(block, "append", text=f"fact {i}") for i in range(3)]
+    for age, diff in zip((30, 20, 10), diffs):
+        PendingDiff.objects.filter(pk=diff.pk).update(created_at=timezone.now() - timedelta(minutes=age))
+    response = client.get(review_url(diffs[1]))
+    assert response.context["neighbours"] == {"previous": review_url(diffs[0]), "next": review_url(diffs[2])}
+    page = response.content.decode()
+    assert 'id="next-pending"' in page and 'id="previous-pending"' in page
+    assert "Keyboard shortcuts" in page and "<kbd>a</kbd>" in page and "review-keys.js" in page
+    first = client.get(review_url(diffs[0])).context["neighbours"]
+    assert first == {"previous": "", "next": review_url(diffs[1])}
+
+
+def test_a_rejected_diff_shows_the_reason_for_rejecting(client, block, staff_user):
+    diff = propose(block, "append", text="Dislikes poetry")
+    services.reject_diff(diff.pk, reviewer=staff_user, reason="She loves poetry.")
+    page = client.get(review_url(diff)).content.decode()
+    assert "Reason for rejecting</dt><dd class=\"staff-review-note\">She loves poetry.</dd>" in page
 
 
 def test_review_page_warns_when_stale_and_previews_the_rebase(client, block, staff_user):
@@ -183,7 +258,7 @@ def test_approve_on_the_page_applies_the_diff(client, block):
     diff = propose(block, "append", text="Likes chess")
     response = client.post(review_url(diff), {"_action": "approve", "approve-note": "thanks"})
     assert response.status_code == 302 and response["Location"].startswith(QUEUE)
-    assert ("success", "maya · student: approved, now version 2") in messages_of(response)
+    assert ("success", "maya · student: approved: applied as proposed, now version 2") in messages_of(response)
     assert refreshed(block).content == STUDENT + "Likes chess" and block.version == 2
     diff = refreshed(diff)
     assert diff.status == DiffStatus.APPROVED and diff.review_note == "thanks" and diff.applied_version == 2
@@ -289,7 +364,8 @@ def test_a_1_mb_all_punctuation_rethink_renders_with_whole_span_marks_past_the_p
 def test_review_page_query_count_does_not_grow_with_history(client, block, staff_user, django_assert_max_num_queries):
     def count_queries(diff):
         client.get(review_url(diff))
-        with django_assert_max_num_queries(8) as captured:
+        # +4 since the learner's name, the other open proposals and the two queue neighbours
+        with django_assert_max_num_queries(12) as captured:
             assert client.get(review_url(diff)).status_code == 200
         return len(captured)
 
@@ -323,16 +399,51 @@ def test_bulk_approve_reports_per_diff_what_happened(client, block):
     response = _bulk(client, "approve_selected", [bike, library, chess])
     assert response.status_code == 302
     reported = messages_of(response)
-    assert reported[0] == ("info", "3 diff(s): 2 approved, 1 conflict.")
-    texts = [(level, text) for level, text in reported[1:]]
+    assert reported[0] == ("info", "3 diff(s): 2 approved (1 applied as proposed, 1 rebased), 1 conflict.")
+    # The rebased ones are grouped so the reviewer can check them.
+    assert reported[1][0] == "warning" and reported[1][1].startswith("Rebased onto a newer version")
+    assert f'href="{review_url(chess)}"' in reported[1][1] and "rebased onto v2 (proposed against v1)" in reported[1][1]
+    assert review_url(bike) not in reported[1][1]
+    texts = reported[2:]
     assert [level for level, _ in texts] == ["success", "warning", "success"]  # oldest first
+    assert texts[0][1].endswith("approved: applied as proposed, now version 2")
     assert f'href="{review_url(library)}"' in texts[1][1] and "conflict:" in texts[1][1]
+    assert texts[2][1].endswith("approved: rebased onto v2 (proposed against v1), now version 3")
     assert refreshed(bike).status == DiffStatus.APPROVED and refreshed(chess).status == DiffStatus.APPROVED
     assert refreshed(library).status == DiffStatus.CONFLICT
     assert refreshed(block).version == 3 and "bike shop" in block.content and block.content.endswith("Likes chess")
 
 
+def test_bulk_approve_of_two_competing_str_replaces_says_which_was_rebased(client, block):
+    """The issue's case: both stale, both still apply; the second is rebased onto the first."""
+    first = propose(block, "str_replace", old_str="Name: Maya", new_str="Name: Maya Thompson")
+    second = propose(block, "str_replace", old_str="the bakery", new_str="her grandmother's bakery")
+    block_services.update_block_content(block, STUDENT + "Grade: 11\n", actor="staff:rita", reason="x",
+                                        dolt_commit=False)
+    reported = messages_of(_bulk(client, "approve_selected", [second, first]))
+    assert reported[0] == ("info", "2 diff(s): 2 approved (0 applied as proposed, 2 rebased).")
+    assert "rebased onto v2 (proposed against v1)" in reported[1][1]
+    assert "rebased onto v3 (proposed against v1)" in reported[1][1]
+    assert refreshed(block).version == 4
+
+
+def test_bulk_approve_only_on_the_base_version_skips_the_stale_ones(client, block):
+    bike = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
+    chess = propose(block, "append", text="Likes chess")
+    other = make_block(owner_id="sofia", label="student", content=STUDENT)
+    cello = propose(other, "append", text="Plays cello")
+
+    reported = messages_of(_bulk(client, "approve_selected_on_base", [bike, chess, cello]))
+    assert reported[0] == ("info", "3 diff(s): 2 approved (2 applied as proposed, 0 rebased), 1 skipped.")
+    assert any(level == "warning" and "not approved: the block moved on from version 1 (now at version 2)" in text
+               for level, text in reported)
+    assert refreshed(chess).status == DiffStatus.PENDING  # left for a reviewer to look at
+    assert refreshed(bike).status == DiffStatus.APPROVED and refreshed(cello).status == DiffStatus.APPROVED
+    assert refreshed(block).version == 2
+
+
 def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
     one = propose(block, "append", text="one")
     two = propose(block, "append", text="two")
     done = propose(block, "append", text="done")
@@ -342,6 +453,7 @@ def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
     assert confirm.status_code == 200
     assert "admin/diffs/pendingdiff/reject_selected.html" in [t.name for t in confirm.templates]
     assert 'name="reject-reason"' in confirm.content.decode()
+    assert "Maya Thompson (maya) · student" in confirm.content.decode()  # the learner's name
     assert refreshed(one).status == DiffStatus.PENDING
 
     blank = client.post(QUEUE, {"action": "reject_selected", "_selected_action": [one.pk, two.pk], "post": "yes",
@@ -368,7 +480,7 @@ def test_no_add_or_delete_of_diffs_in_the_admin(client, block):
     assert client.get(reverse("admin:diffs_pendingdiff_add")).status_code == 403
     assert client.get(reverse("admin:diffs_pendingdiff_delete", args=[diff.pk])).status_code == 403
     actions = dict(client.get(QUEUE).context["action_form"].fields["action"].choices)
-    assert set(actions) == {"", "approve_selected", "reject_selected"}
+    assert set(actions) == {"", "approve_selected", "approve_selected_on_base", "reject_selected"}
 
 
 def test_create_proposals_are_reviewed_and_approved_on_the_page(client, staff_user):
@@ -398,6 +510,6 @@ def test_queue_sql_stays_on_indexes(client, block):
     assert counts and all("LIMIT 10001" in s for s in counts)
     page = next(s for s in sql if "COUNT(" not in s and "ORDER BY" in s)
     order = page.split("ORDER BY ")[1]
-    assert order.startswith("`pending_diffs`.`status` DESC, `pending_diffs`.`created_at` DESC")
+    assert order.startswith("`pending_diffs`.`status` ASC, `pending_diffs`.`created_at` ASC")  # oldest first
     assert "`pending_diffs`.`id`" not in order
     assert "`pending_diffs`.`proposed_content`" not in page  # full texts stay out of the list

@@ -30,12 +30,17 @@ def shape(rows):
         ("a\nb\n", "a\n", [("equal", 1, 1), ("delete", 2, None)]),
         ("", "x", [("insert", None, 1)]),
         ("x", "", [("delete", 1, None)]),
-        ("a\nb\nc\n", "a\nB\nc\n", [("equal", 1, 1), ("replace", 2, 2), ("equal", 3, 3)]),
-        # a replaced block pairs lines in order; the rest are deletes/inserts
-        ("a\nb\nc\nd\n", "a\nX\nd\n",
+        ("a\nthe quick fox\nc\n", "a\nthe slow fox\nc\n", [("equal", 1, 1), ("replace", 2, 2), ("equal", 3, 3)]),
+        # a replaced block pairs similar lines in order; the rest are deletes/inserts
+        ("a\nthe quick fox\nc c c\nd\n", "a\nthe slow fox\nd\n",
          [("equal", 1, 1), ("replace", 2, 2), ("delete", 3, None), ("equal", 4, 3)]),
-        ("a\nb\n", "a\nX\nY\nZ\n",
+        ("a\nthe quick fox\n", "a\nthe slow fox\nY\nZ\n",
          [("equal", 1, 1), ("replace", 2, 2), ("insert", None, 3), ("insert", None, 4)]),
+        # ... wherever they are in the block
+        ("a\nX\nthe quick fox\n", "a\nthe slow fox\nY\n",
+         [("equal", 1, 1), ("delete", 2, None), ("replace", 3, 2), ("insert", None, 3)]),
+        # unrelated lines are never paired: whole-line delete + insert
+        ("a\nb\nc\n", "a\nB\nc\n", [("equal", 1, 1), ("delete", 2, None), ("insert", None, 2), ("equal", 3, 3)]),
         # only the final newline differs: the last line is replaced
         ("a\nb", "a\nb\n", [("equal", 1, 1), ("replace", 2, 2)]),
         ("a\r\nb\r\n", "a\nb\r\n", [("replace", 1, 1), ("equal", 2, 2)]),
@@ -43,6 +48,23 @@ def shape(rows):
 )
 def test_side_by_side_rows(old, new, expected):
     assert shape(side_by_side(old, new)) == expected
+
+
+def test_a_rethink_does_not_pair_unrelated_sentences_word_by_word():
+    old = "She likes short essays.\nGoal: finish the bakery essay.\n"
+    new = "Her drafts are too short for the prompt.\nGoal: finish the bakery essay by Friday.\n"
+    rows = side_by_side(old, new)
+    assert shape(rows) == [("delete", 1, None), ("insert", None, 1), ("replace", 2, 2)]
+    assert rows[0].left_html == "She likes short essays." and "<del>" not in rows[0].left_html
+    assert rows[1].right_html == "Her drafts are too short for the prompt."
+    assert rows[2].right_html == "Goal: finish the bakery essay<ins> by Friday</ins>."
+
+
+def test_big_replaced_blocks_pair_lines_in_order_when_similar():
+    old = "".join(f"line number {i} says something\n" for i in range(80))
+    new = "".join(f"line number {i} says something else\n" if i % 2 else f"unrelated {i}\n" for i in range(80))
+    kinds = [row.kind for row in side_by_side(old, new)]
+    assert kinds.count("replace") == 40 and kinds.count("delete") == 40 and kinds.count("insert") == 40
 
 
 def test_side_by_side_html():

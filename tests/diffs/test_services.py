@@ -194,7 +194,7 @@ def test_revert_makes_a_new_version_equal_to_the_old_one(block, staff_user):
     block.refresh_from_db()
     assert block.content == STUDENT and block.version == 4
     row = HistoricalBlock.objects.get(id=block.pk, version=4)
-    assert row.actor == "staff:rita" and "Reverted to version 1" in row.history_change_reason
+    assert row.actor == "staff:rita" and row.history_change_reason == "Revert to v1 by rita"
     with pytest.raises(VersionNotFound):
         block_services.revert_block_as_staff(block, 9, reviewer=staff_user)
 
@@ -215,7 +215,7 @@ def test_every_decision_is_one_dolt_commit_by_the_reviewer(staff_user):
     assert {(e.author, e.email) for e in entries} == {("Rita Reviewer", "rita@example.org")}
     assert entries[2].message == f"Approve diff {approved.pk}: maya/student v2"
     assert entries[1].message.startswith(f"Reject diff {rejected.pk}")
-    assert entries[0].message.startswith("Reverted to version 1")
+    assert entries[0].message == "Revert to v1 by rita: maya/student v3"
     assert dolt.status() == []
     assert HistoricalBlock.objects.filter(id=block.pk).count() == 3
 

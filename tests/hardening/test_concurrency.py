@@ -130,7 +130,7 @@ def test_concurrent_conflicting_approvals_and_reverts_lose_nothing(django_user_m
         assert actor.startswith("staff:") and str(diff.pk) in reason
     for version, target in outcomes["reverts"]:
         row = by_version[version]
-        assert row[2] is None and row[3] == "staff:lee" and f"Reverted to version {target}" in row[4]
+        assert row[2] is None and row[3] == "staff:lee" and row[4] == f"Revert to v{target} by lee"
         assert row[1] == by_version[target][1]
     # Refused decisions left nothing: conflicts and given-up diffs have no history row.
     for diff in diffs.values():
@@ -144,7 +144,7 @@ def test_concurrent_conflicting_approvals_and_reverts_lose_nothing(django_user_m
         prefix = {DiffStatus.APPROVED: "Approve diff", DiffStatus.CONFLICT: "Conflict on diff"}.get(diff.status)
         found = [m for m in messages if str(diff.pk) in m]
         assert len(found) == (1 if prefix else 0) and (not prefix or found[0].startswith(f"{prefix} {diff.pk}"))
-    assert sum(m.startswith("Reverted to version") for m in messages) == len(outcomes["reverts"])
+    assert sum(m.startswith("Revert to v") for m in messages) == len(outcomes["reverts"])
     assert len(messages) == len(approved) + len(outcomes["reverts"]) + sum(
         d.status == DiffStatus.CONFLICT for d in diffs.values())
     assert dolt.status() == []

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 pytestmark = pytest.mark.django_db
 
 # The routes of this app's agent API (chats' routes are documented by chats).
-OWN = re.compile(r"^/api/v1/(users/\{user_id\}/(blocks|diffs)|shared/|diffs/|tools/)")
+OWN = re.compile(r"^/api/v1/(users/\{user_id\}/(blocks|diffs|profile)|shared/|diffs/|tools/)")
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +40,12 @@ def test_every_route_is_documented(schema):
     for prefix, owner in (("users", "{user_id}"), ("shared", "{namespace}")):
         base = f"/api/v1/{prefix}/{owner}"
         expected |= {
-            (f"{base}/blocks/", "get"), (f"{base}/blocks/{{label}}/", "get"),
+            (f"{base}/blocks/", "get"), (f"{base}/blocks/{{label}}/", "get"), (f"{base}/blocks/{{label}}/", "patch"),
             (f"{base}/blocks/{{label}}/history/", "get"), (f"{base}/blocks/{{label}}/revert/", "post"),
             (f"{base}/blocks/{{label}}/diffs/", "post"), (f"{base}/blocks/{{label}}/diffs/", "get"),
             (f"{base}/diffs/", "get"),
         }
+    expected |= {("/api/v1/users/{user_id}/profile/", "get"), ("/api/v1/users/{user_id}/profile/", "put")}
     expected |= {("/api/v1/diffs/{diff_id}/", "get"), ("/api/v1/diffs/{diff_id}/approve/", "post"),
                  ("/api/v1/diffs/{diff_id}/reject/", "post"), ("/api/v1/tools/", "get")}
     assert documented == expected
@@ -70,7 +71,7 @@ def test_every_operation_has_schemas_examples_errors_and_security(schema):
         for code, response in responses.items():
             if code.startswith(("4", "5")):
                 assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
-        if method == "post":
+        if method in ("post", "put", "patch"):
             assert operation["requestBody"]["content"]["application/json"]["schema"], where
         params = {(p["in"], p["name"]) for p in operation.get("parameters", [])}
         for name in re.findall(r"\{(\w+)\}", path):

@@ -32,6 +32,7 @@ WATCHED_TABLES = (
     "blocks", "block_history", "pending_diffs", "proposal_claims", "module_chats", "module_chat_history",
     "user_api_keys", "user_api_key_secrets", "owui_key_reads", "agent_keys", "auth_user", "auth_group",
     "auth_group_permissions", "auth_user_groups", "auth_user_user_permissions", "django_admin_log",
+    "learners", "learner_history", "learner_name_words",
 )
 
 
@@ -103,7 +104,7 @@ def admin_client(user):
 def test_the_reviewers_group_holds_the_review_permissions_and_no_key_permission():
     perms = {f"{p.content_type.app_label}.{p.codename}" for p in Group.objects.get(name="Reviewers").permissions.all()}
     assert perms == {"diffs.view_pendingdiff", "diffs.change_pendingdiff", "blocks.view_block",
-                     "blocks.change_block", "chats.view_modulechat"}
+                     "blocks.change_block", "chats.view_modulechat", "learners.view_learner"}
 
 
 # --- the API ------------------------------------------------------------------------------------

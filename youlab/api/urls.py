@@ -6,6 +6,7 @@ from .views import api_not_found
 
 v1 = [
     path("", include("blocks.api.urls")),
+    path("", include("learners.api.urls")),
     path("", include("diffs.api.urls")),
     path("", include("chats.api.urls")),
     path("tools/", ToolList.as_view(), name="api-tools"),

@@ -9,17 +9,21 @@ instead of SELECT DISTINCT choice lists.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.http import HttpResponseNotAllowed
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from blocks.models import OwnerType
 from diffs.edits import dominant_line_ending
+from learners import selectors as learner_selectors
+from youlab import dolt
 
 COUNT_CAP = 10_000
 
@@ -68,13 +72,35 @@ class CappedCountPaginator(Paginator):
         return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
 
 
-class IndexOrderedChangeList(ChangeList):
+class AnnotatedChangeList(ChangeList):
+    """A ChangeList whose page of results the admin may annotate in one go
+    (`annotate_results(rows)`), e.g. with the learners' names: one query per page, not per row."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = self.read_results(self.result_list)
+        annotate = getattr(self.model_admin, "annotate_results", None)
+        if annotate:
+            annotate(self.result_list)
+
+    def read_results(self, result_list):
+        return result_list
+
+
+class IndexOrderedChangeList(AnnotatedChangeList):
     """A ChangeList without Django's automatic `-pk` tie-breaker.
 
     The model admins only offer orderings that an index serves; the tie-breaker would turn each
     of them into a sort of the whole table on Dolt. The admin may adjust the ordering further
     with `index_ordering(request, ordering)` (e.g. lead with an equality-filtered column).
     """
+
+    def read_results(self, result_list):
+        # One page goes through the paginator's two small queries too (Django reads it with one
+        # plain query), so a list costs the same number of queries at any size.
+        if not self.multi_page and not self.show_all and isinstance(self.paginator, CappedCountPaginator):
+            return self.paginator.page(1).object_list
+        return result_list
 
     def get_ordering(self, request, queryset):
         ordering = list(super().get_ordering(request, queryset))
@@ -141,6 +167,54 @@ class OwnerFilter(InputFilter):
         if value.startswith("shared:"):
             return queryset.filter(owner_type=OwnerType.SHARED, owner_id=value[len("shared:"):])
         return queryset.filter(owner_type=OwnerType.USER, owner_id=value)
+
+
+# --- learners' names ------------------------------------------------------------------------
+
+
+def attach_learner_names(rows, *, owner_type_attr="owner_type", owner_id_attr="owner_id") -> None:
+    """Set `learner_name` on each row (a learner's display name, "" if none): one query."""
+    rows = list(rows)
+
+    def is_learner(row):
+        return owner_type_attr is None or getattr(row, owner_type_attr) == OwnerType.USER
+
+    names = learner_selectors.labels_for(getattr(r, owner_id_attr) for r in rows if is_learner(r))
+    for row in rows:
+        row.learner_name = names.get(getattr(row, owner_id_attr), "") if is_learner(row) else ""
+
+
+def learner_link(user_id: str, name: str = ""):
+    """A learner as staff see them everywhere: the name (if known) beside the id, linked to
+    their page."""
+    url = reverse("staff:learner", args=[user_id])
+    if name:
+        return format_html('<a href="{}" class="staff-learner">{}</a> <small class="quiet">{}</small>',
+                           url, name, user_id)
+    return format_html('<a href="{}" class="staff-learner">{}</a>', url, user_id)
+
+
+def owner_link(owner_type: str, owner_id: str, name: str = ""):
+    if owner_type == OwnerType.SHARED:
+        return f"shared:{owner_id}"
+    return learner_link(owner_id, name)
+
+
+def search_learners_by_name(queryset, term: str, request=None):
+    """The rows of the learners whose name matches `term` (learners.selectors.user_ids_named:
+    every word starts a word of the name or email), or None when no learner's name matches.
+
+    The names are found on their own index; the rows through the (owner_type, owner_id, …) index
+    (a lookup join from the ids, see dolt.in_values). With `request`, a search that matches more
+    learners than a search returns says so.
+    """
+    user_ids = learner_selectors.user_ids_named(term)
+    if not user_ids:
+        return None
+    if request is not None and len(user_ids) >= learner_selectors.MAX_NAME_MATCHES:
+        messages.warning(request, f"More than {learner_selectors.MAX_NAME_MATCHES} learners have a name like "
+                                  f"“{term}”: only theirs are shown. Type more of the name.")
+    return queryset.filter(owner_type=OwnerType.USER, owner_id__in=dolt.in_values(user_ids))
 
 
 def search_exact_owner(queryset, model, term: str):

@@ -19,6 +19,8 @@ from blocks.models import Block, HistoricalBlock, OwnerType
 from chats.models import ModuleChat, OwuiKeyRead, UserApiKey
 from diffs import edits, rendering
 from diffs.models import DiffStatus, Operation, PendingDiff
+from learners import selectors as learner_selectors
+from learners.models import Learner
 
 from .adminkit import capped_count
 
@@ -68,6 +70,28 @@ def diff_for_review(diff_id) -> PendingDiff | None:
         return PendingDiff.objects.select_related("block", "reviewer").filter(pk=diff_id).first()
     except (ValidationError, ValueError):
         return None
+
+
+def other_open_proposals(diff: PendingDiff, limit: int = 50) -> list[PendingDiff]:
+    """The other pending proposals for the same block (learner/namespace and label), oldest
+    first: approving one may rebase or conflict the others."""
+    return list(
+        PendingDiff.objects.filter(
+            owner_type=diff.owner_type, owner_id=diff.owner_id, status=DiffStatus.PENDING, label=diff.label,
+        ).exclude(pk=diff.pk)
+        .only("id", "owner_type", "owner_id", "label", "operation", "base_version", "agent_key_name",
+              "reasoning", "status", "created_at", "block_id")
+        .order_by("created_at")[:limit]
+    )
+
+
+def queue_neighbours(diff: PendingDiff) -> tuple[object | None, object | None]:
+    """(previous, next) pending proposal around this one in the queue's order (oldest first)."""
+    pending = PendingDiff.objects.filter(status=DiffStatus.PENDING)
+    previous = pending.filter(created_at__lt=diff.created_at).order_by("-status", "-created_at")
+    following = pending.filter(created_at__gt=diff.created_at).order_by("status", "created_at")
+    return (next(iter(previous.values_list("pk", flat=True)[:1]), None),
+            next(iter(following.values_list("pk", flat=True)[:1]), None))
 
 
 def version_contents(block_id, versions) -> dict[int, str]:
@@ -226,22 +250,26 @@ class LearnerOverview:
     recent_decisions: list
     module_chats: list
     api_key: UserApiKey | None
-    key_reads: list  # the newest plaintext reads of the OpenWebUI key, by agent key
+    key_reads: list = field(default_factory=list)  # the newest plaintext reads of the OpenWebUI key
     key_read_count: int = 0
+    profile: Learner | None = None
 
     @property
     def known(self) -> bool:
         """A learner exists once they own something (design.md §5)."""
         return bool(self.blocks or self.open_diffs or self.recent_decisions
-                    or self.module_chats or self.api_key)
+                    or self.module_chats or self.api_key or self.profile)
+
+    @property
+    def name(self) -> str:
+        return self.profile.label if self.profile else ""
 
 
 KEY_READS_SHOWN = 20
 
 
 def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
-    """Everything staff look at for one learner, in a fixed number of queries; never the key's
-    ciphertext."""
+    """Everything staff look at for one learner, in nine queries; never the key's ciphertext."""
     blocks = list(
         Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id)
         .only("id", "owner_type", "owner_id", "label", "version", "read_only", "char_limit",
@@ -260,9 +288,11 @@ def learner_overview(user_id: str, recent: int = 10) -> LearnerOverview:
         .only("id", "user_id", "fingerprint", "last4", "created_at", "updated_at")
         .first()
     )
+    profile = learner_selectors.get_profile(user_id)
     reads = OwuiKeyRead.objects.filter(user_id=user_id)
     key_reads = list(reads.order_by("-read_at", "-id")[:KEY_READS_SHOWN])
-    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key, key_reads, capped_count(reads)[0])
+    return LearnerOverview(user_id, blocks, open_diffs, decided, chats, key, key_reads=key_reads,
+                           key_read_count=capped_count(reads)[0], profile=profile)
 
 
 @dataclass(frozen=True)
@@ -270,15 +300,18 @@ class LearnerRow:
     user_id: str
     blocks: int
     pending: int
+    name: str = ""
 
 
 def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[list[LearnerRow], str]:
-    """Learners (owners of blocks) in id order, from `after` or starting with `query`.
+    """Learners in id order, from `after`: those whose id starts with `query` (owners of blocks)
+    and those whose name matches it (learners.selectors.user_ids_named), each with their name.
 
-    Reads block rows along the (owner_type, owner_id, label) index, so the cost does not grow
-    with the number of blocks. Ids compare exactly (binary collation), so the prefix is
-    case-sensitive. A query that names exactly a learner who only has diffs, chats or a key is
-    found too. Returns (rows, the cursor for the next page or "").
+    Reads block rows along the (owner_type, owner_id, label) index and names along their own,
+    so the cost does not grow with the number of blocks. Ids compare exactly (binary collation),
+    so the prefix is case-sensitive; names do not. A query that names exactly a learner who only
+    has diffs, chats, a key or a profile is found too. Returns (rows, the cursor for the next
+    page or "").
     """
     query = query.strip()
     rows = Block.objects.filter(owner_type=OwnerType.USER)
@@ -296,6 +329,9 @@ def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[
             ids.append(owner_id)
             if len(ids) > limit:
                 break
+    if query:
+        named = [i for i in learner_selectors.user_ids_named(query) if i > after]
+        ids = sorted(set(ids) | set(named))[: limit + 1]
     next_after = ids[limit - 1] if len(ids) > limit else ""
     ids = ids[:limit]
     if query and not after and query not in ids and _owns_something_besides_blocks(query):
@@ -309,7 +345,64 @@ def search_learners(query: str = "", after: str = "", limit: int = 50) -> tuple[
         PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id__in=ids, status=DiffStatus.PENDING)
         .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
     ) if ids else {}
-    return [LearnerRow(i, block_counts.get(i, 0), pending_counts.get(i, 0)) for i in ids], next_after
+    names = learner_selectors.labels_for(ids)
+    return [
+        LearnerRow(i, block_counts.get(i, 0), pending_counts.get(i, 0), names.get(i, "")) for i in ids
+    ], next_after
+
+
+@dataclass
+class BlockAsOf:
+    """One of a learner's blocks at a past moment, and what changed since."""
+
+    block: Block  # as it is now
+    then: HistoricalBlock | None  # its version at that moment; None: the block did not exist yet
+    rows: list = field(default_factory=list)  # side by side, then → now (when the text changed)
+
+    @property
+    def existed(self) -> bool:
+        return self.then is not None
+
+    @property
+    def deleted_then(self) -> bool:
+        return self.then is not None and self.then.deleted_at is not None
+
+    @property
+    def content_changed(self) -> bool:
+        return self.then is None or self.then.content != self.block.content
+
+    @property
+    def changed(self) -> bool:
+        return self.then is None or self.then.version != self.block.version
+
+
+def learner_blocks_as_of(user_id: str, when) -> list[BlockAsOf]:
+    """Every block of the learner as it was at `when` (its newest version dated at or before
+    then), with a diff to now: three queries, whatever the length of the history."""
+    blocks = list(
+        Block.objects.filter(owner_type=OwnerType.USER, owner_id=user_id)
+        .order_by("owner_type", "owner_id", "label")[:LEARNER_ROWS_LIMIT]
+    )
+    newest: dict = {}
+    rows = (
+        HistoricalBlock.objects.filter(id__in=[b.pk for b in blocks], history_date__lte=when)
+        .values_list("id", "history_date", "version", "history_id")
+    ) if blocks else []
+    for block_id, date, version, history_id in rows:
+        if block_id not in newest or (date, version) > newest[block_id][:2]:
+            newest[block_id] = (date, version, history_id)
+    versions = {
+        v.id: v for v in HistoricalBlock.objects.filter(history_id__in=[h for _, _, h in newest.values()])
+        .only("history_id", "id", "version", "content", "history_date", "actor", "history_change_reason",
+              "deleted_at", "char_limit", "read_only")
+    } if newest else {}
+    result = []
+    for block in blocks:
+        entry = BlockAsOf(block, versions.get(block.pk))
+        if entry.content_changed:
+            entry.rows = side_by_side(entry.then.content if entry.then else "", block.content)
+        result.append(entry)
+    return result
 
 
 def _owns_something_besides_blocks(user_id: str) -> bool:
@@ -317,4 +410,5 @@ def _owns_something_besides_blocks(user_id: str) -> bool:
         PendingDiff.objects.filter(owner_type=OwnerType.USER, owner_id=user_id).exists()
         or ModuleChat.objects.filter(user_id=user_id).exists()
         or UserApiKey.objects.filter(user_id=user_id).exists()
+        or Learner.objects.filter(user_id=user_id).exists()
     )

@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 from blocks.importing import letta
 from blocks.importing.command import BaseImportCommand
 from blocks.importing.records import ImportRecord
+from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
 
 TOKEN_ENV = "LETTA_API_TOKEN"
 
@@ -36,6 +37,10 @@ migration):
                        read several files together (blocks shared across files map once).
 Every source is opened and read before anything is written: an unreadable source stops the
 run with nothing imported.
+
+Untrusted data (design.md §7): the token goes to the --api server only (a redirect to any other
+scheme, host or port is refused and reported), REST responses and Agent Files over
+--max-response-size and JSON nested deeper than 64 levels are reported and skipped.
 
 Mapping (design.md §7):
   Learner        agent metadata youlab_user_id, else the agent name youlab_<user>_<tutor|
@@ -90,6 +95,13 @@ class Command(BaseImportCommand):
             "--agent-file", metavar="PATH", action="append", default=[], dest="agent_files",
             help="An Agent File (.af); repeat for several files.",
         )
+        parser.add_argument(
+            "--max-response-size", metavar="SIZE", type=size_argument,
+            default=DEFAULT_LIMITS.max_response_bytes,
+            help="Largest REST response or Agent File read (default "
+                 f"{format_size(DEFAULT_LIMITS.max_response_bytes)}; e.g. 64M, 1G). Larger ones "
+                 "are reported and skipped.",
+        )
 
     def check_source_options(self, options: dict) -> None:
         if not any(options[name] for name in ("sqlite", "postgres", "api", "agent_files")):
@@ -101,6 +113,7 @@ class Command(BaseImportCommand):
 
     def read_records(self, options: dict) -> Iterator[ImportRecord]:
         user = options["user"]
+        limits = Limits(max_response_bytes=options["max_response_size"])
         # Each reader loads its whole source when called: every source is open and read (or
         # the run stops with a CommandError) before the core writes anything.
         readers = []
@@ -111,9 +124,11 @@ class Command(BaseImportCommand):
                 readers.append(letta.read_postgres(options["postgres"], user_id=user))
             if options["api"]:
                 token = options["api_token"] or os.environ.get(TOKEN_ENV) or None
-                readers.append(letta.read_api(options["api"], token, user_id=user))
+                readers.append(letta.read_api(options["api"], token, user_id=user, limits=limits))
             if options["agent_files"]:
-                readers.append(letta.read_agent_files(options["agent_files"], user_id=user))
+                readers.append(
+                    letta.read_agent_files(options["agent_files"], user_id=user, limits=limits)
+                )
         except letta.ImportSourceError as exc:
             raise CommandError(str(exc)) from exc
         return itertools.chain.from_iterable(readers)

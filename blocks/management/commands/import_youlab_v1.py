@@ -6,6 +6,7 @@ importer core (blocks.importing.core) through BaseImportCommand, which owns ever
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from django.core.management.base import CommandError
 from blocks.importing import youlab_v1
 from blocks.importing.command import BaseImportCommand
 from blocks.importing.records import ImportRecord
+from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
 
 HELP = """\
 Import a YouLab v1 data root (one git repository per learner) into YouLab.
@@ -41,6 +43,13 @@ Mapping (docs/youlab-v1-format.md, design.md §7):
   Learners       an empty repository is a learner with no blocks; folders without .git are
                  reported and skipped.
 
+Untrusted data (design.md §7): git runs on a private GIT_DIR with our own config, so nothing in
+a learner's repository (its config, hooks, attributes, remotes) can choose a program or a host.
+Refused and reported, the rest imported: a .git that is a link or a "gitdir:" file, a partial
+clone or promisor remote, borrowed (alternates) or missing objects, symbolic links anywhere
+(learner folder, memory-blocks/, block files, pending diffs; links committed to history are not
+versions), and anything over the caps below.
+
 Timestamps: git dates carry their own UTC offset. Pending diffs' created_at / reviewed_at were
 written as naive server-local times: --timezone names the v1 server's zone (default UTC; the
 shared fixture's server ran Asia/Bangkok).
@@ -64,6 +73,26 @@ class Command(BaseImportCommand):
             help="IANA zone of the v1 server, for pending diffs' naive timestamps "
                  "(default UTC; e.g. Asia/Bangkok).",
         )
+        parser.add_argument(
+            "--max-file-size", metavar="SIZE", type=size_argument,
+            default=DEFAULT_LIMITS.max_file_bytes,
+            help="Largest block file, pending diff or version read (default "
+                 f"{format_size(DEFAULT_LIMITS.max_file_bytes)}; e.g. 300K, 4M). Larger ones are "
+                 "reported and skipped.",
+        )
+        parser.add_argument(
+            "--max-files", metavar="N", type=_count, default=DEFAULT_LIMITS.max_files,
+            help="Most files per learner in memory-blocks/, blocks/ and pending_diffs/ (history "
+                 f"included; default {DEFAULT_LIMITS.max_files:,}). A learner with more is "
+                 "reported and skipped.",
+        )
+        parser.add_argument(
+            "--max-learner-size", metavar="SIZE", type=size_argument,
+            default=DEFAULT_LIMITS.max_learner_bytes,
+            help="Most bytes per learner: the uncompressed git history plus the files read "
+                 f"(default {format_size(DEFAULT_LIMITS.max_learner_bytes)}). A learner over it "
+                 "is reported and skipped.",
+        )
 
     def check_source_options(self, options: dict) -> None:
         if not Path(options["path"]).is_dir():
@@ -77,9 +106,20 @@ class Command(BaseImportCommand):
 
     def read_records(self, options: dict) -> Iterator[ImportRecord]:
         # A generator: one learner's repository is read at a time, so memory stays flat.
+        limits = Limits(
+            max_file_bytes=options["max_file_size"],
+            max_files=options["max_files"],
+            max_learner_bytes=options["max_learner_size"],
+        )
         return youlab_v1.read_data_root(
-            options["path"], user_id=options["user"], tz=options["timezone"]
+            options["path"], user_id=options["user"], tz=options["timezone"], limits=limits
         )
 
     def describe_source(self, options: dict) -> str:
         return f"{youlab_v1.SOURCE} ({options['path']})"
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)

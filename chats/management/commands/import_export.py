@@ -38,6 +38,7 @@ class Command(BaseCommand):
             f"{verb} learner {result.user_id}: {result.blocks} block(s), {result.versions} "
             f"version(s), {result.diffs} diff(s), {result.module_chats} module chat(s) "
             f"({result.module_chat_versions} chat history row(s))"
+            + (", their profile (name)" if result.profile else "")
         ))
 
     def _read(self, file):

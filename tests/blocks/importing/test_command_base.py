@@ -312,3 +312,37 @@ def test_user_not_in_the_source_is_reported_by_id():
     with pytest.raises(CommandError) as failed:
         run_command("--user", "nobody", "--dry-run")
     assert str(failed.value) == "--user nobody: not found in the source, nothing imported for it"
+
+
+@pytest.mark.django_db
+def test_the_summary_prints_the_first_20_notes_and_says_where_the_rest_are(tmp_path):
+    notes = [SkippedRecord("note", f"learner-1/file-{i:02d}", f"remark number {i}", "test") for i in range(23)]
+    _, out, _ = run_command(records=[LearnerRecord("learner-1", "test"), *notes])
+    assert "Reader notes (23):" in out
+    assert "  learner-1/file-00: remark number 0" in out and "  learner-1/file-19: remark number 19" in out
+    assert "remark number 20" not in out
+    assert "  +3 more, -v 2 lists them all" in out
+    assert "--report" not in out  # none was given
+
+    report = tmp_path / "report.json"
+    _, out, _ = run_command("--report", str(report), records=notes)
+    assert f"  +3 more, see {report}" in out
+    assert len([i for i in json.loads(report.read_text())["items"] if i["kind"] == "note"]) == 23
+
+    _, out, _ = run_command("-v", "2", records=notes)
+    assert "noted note learner-1/file-22: remark number 22" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_learner_record_with_a_name_fills_the_profile_once(tmp_path):
+    from learners.models import Learner
+
+    records = [LearnerRecord("learner-1", "test:x", display_name="Maya Thompson", email="maya@example.org")]
+    _, out, _ = run_command(records=records)
+    learner = Learner.objects.get(user_id="learner-1")
+    assert (learner.display_name, learner.email, learner.updated_by) == ("Maya Thompson", "maya@example.org", "import:test")
+    assert "1 learner name(s)" in dolt.log(limit=1)[0].message
+    commits = dolt.log_count()
+    _, out, _ = run_command("--dry-run", records=records)
+    run_command(records=records)
+    assert dolt.log_count() == commits

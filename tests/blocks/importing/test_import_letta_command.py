@@ -670,3 +670,35 @@ def test_the_sqlite_source_is_read_only_and_readable_under_a_writers_lock(tmp_pa
         writer.rollback()
         writer.close()
     assert copy.read_bytes() == before
+
+
+# --- learners' names -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source_id", ["sqlite", "postgres", "api-0.11.7"])
+def test_learners_names_come_from_the_letta_identities_and_stay_on_a_rerun(source_id, make_source,
+                                                                             tmp_path):
+    from learners import services as learner_services
+    from learners.models import HistoricalLearner, Learner
+
+    source = make_source(source_id)
+    named = {uid: user["name"] for uid, user in source.manifest["users"].items() if user.get("identity_id")}
+    assert len(named) == 4 and named[U1] == "Maya Thompson"
+
+    first, out = import_letta(*source.args, tmp_path=tmp_path)
+    profiles = {l.user_id: (l.display_name, l.updated_by) for l in Learner.objects.all()}
+    assert profiles == {uid: (name, "import:letta") for uid, name in named.items()}
+    learners = {i["key"]: i for i in first["items"] if i["kind"] == "learner"}
+    assert learners[U1]["reason"] == "new learner; profile: display name set"
+    assert learners[U5]["reason"] == "new learner"  # no identity: no name
+    assert "learner name(s)" in dolt.log(limit=1)[0].message
+
+    # A re-run changes nothing; nor does it undo a name an agent set since.
+    learner_services.set_learner_profile(user_id=U2, display_name="Sofi", actor="agent:tutor")
+    commits = dolt.log_count()
+    again, _ = import_letta(*source.args, tmp_path=tmp_path, name="again.json")
+    assert dolt.log_count() == commits
+    assert {i["action"] for i in again["items"] if i["kind"] == "learner"} == {"unchanged"}
+    assert Learner.objects.get(user_id=U2).display_name == "Sofi"
+    assert Learner.objects.get(user_id=U1).display_name == "Maya Thompson"
+    assert HistoricalLearner.objects.filter(user_id=U1).count() == 1

@@ -359,7 +359,7 @@ def test_toml_era_learner_and_unusual_content_import_end_to_end(tmp_path):
     assert any("invalid TOML; imported verbatim" in n for n in notes)
     assert any("empty TOML; imported verbatim" in n for n in notes)
     assert any("frontmatter is not a YAML mapping" in n for n in notes)
-    assert "Reader notes:" in out
+    assert f"Reader notes ({len(notes)}):" in out and all(n in out for n in notes)
 
     # Run again: nothing; then the learner keeps writing in v1 and a re-run adds just that.
     rows, commits = row_counts(), dolt.log_count()
@@ -400,3 +400,19 @@ def test_bad_arguments_stop_before_anything_is_read(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("import_youlab_v1", *args, stdout=io.StringIO(), stderr=io.StringIO())
     assert row_counts() == (0, 0, 0)
+
+
+def test_learners_names_come_from_the_name_given_at_init_and_stay_on_a_rerun(fixture_root, tmp_path):
+    from learners.models import Learner
+
+    first, _ = import_v1(str(fixture_root), tmp_path=tmp_path)
+    names = {l.user_id: (l.display_name, l.updated_by) for l in Learner.objects.all()}
+    assert names == {ELODIE: ("Élodie Martin", "import:youlab_v1"), LI_MING: ("李明", "import:youlab_v1")}
+    assert MANIFEST["users"][ELODIE]["display"] == "Élodie Martin"
+    learners = {i["key"]: i for i in first["items"] if i["kind"] == "learner"}
+    assert learners[ELODIE]["reason"] == "new learner; profile: display name set"
+    assert learners[EMPTY]["reason"] == "no blocks in the source"
+
+    again, _ = import_v1(str(fixture_root), tmp_path=tmp_path, name="again.json")
+    assert {i["action"] for i in again["items"] if i["kind"] == "learner"} == {"unchanged"}
+    assert Learner.objects.count() == 2

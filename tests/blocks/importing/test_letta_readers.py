@@ -941,6 +941,31 @@ def test_postgres_malformed_rows_are_reported(postgres_database):
     assert ("table", "block_history") in reasons
 
 
+def test_postgres_json_nested_too_deeply_is_one_reported_field(postgres_database):
+    """psycopg parses json columns itself: a row nested deeper than Python's recursion limit
+    used to fail the whole block table (issue 13); now only that row's metadata is kept raw."""
+    import psycopg
+
+    name, url = postgres_database("letta_deep")
+    deep = "[" * 2000 + "]" * 2000
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE block (id varchar, label varchar, value varchar, "
+                     "metadata_ json)")
+        conn.execute("CREATE TABLE agents (id varchar, name varchar, metadata_ json)")
+        conn.execute("CREATE TABLE blocks_agents (agent_id varchar, block_id varchar)")
+        conn.execute("INSERT INTO agents VALUES ('a', 'youlab_u_1_tutor', %s)", (deep,))
+        conn.execute("INSERT INTO block VALUES ('b1', 'student', 'deep', %s), "
+                     "('b2', 'journey', 'fine', '{\"k\": 1}')", (deep,))
+        conn.execute("INSERT INTO blocks_agents VALUES ('a', 'b1'), ('a', 'b2')")
+    learners, blocks, skipped = split(list(letta.read_postgres(url)))
+    by_label = {b.label: b for b in blocks}
+    assert by_label["journey"].content == "fine" and by_label["student"].content == "deep"
+    assert by_label["student"].metadata["letta"]["raw_metadata"] == deep
+    notes = {s.key: s.reason for s in skipped}
+    assert "nested deeper than 64 levels" in notes["block b1"]
+    assert "nested deeper than 64 levels" in notes["agent a"]
+
+
 def test_postgres_unknown_schema_and_unreachable_server_raise(postgres_database, postgres_server):
     _, url = postgres_database("letta_empty")
     with pytest.raises(ImportSourceError, match="no table 'block'"):

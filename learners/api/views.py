@@ -1,0 +1,88 @@
+"""`users/{user_id}/profile/`: a learner's display name and email. Thin: learners.services
+validates and writes (a history row and a Dolt commit per change)."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from blocks.services import validate_owner_id
+from learners import selectors, services
+from youlab import dolt
+from youlab.api import openapi
+from youlab.api.auth import actor_for, is_agent
+from youlab.api.permissions import agents_and_staff
+from youlab.api.views import ApiViewMixin
+from youlab.models import Scope
+
+from .serializers import ProfilePutSerializer, ProfileSerializer
+
+AGENT_EMAIL = "agent@youlab.local"
+PROFILE_EXAMPLE = {
+    "user_id": "maya", "display_name": "Maya Thompson", "email": "maya@example.org",
+    "updated_by": "agent:tutor", "updated_at": "2026-01-12T15:30:00Z",
+}
+
+
+def _author(request) -> str:
+    if is_agent(request):
+        return dolt.author(request.user.actor, AGENT_EMAIL)
+    return dolt.author_for_user(request.user)
+
+
+def _represent(user_id, learner) -> dict:
+    if learner is None:  # no profile yet: it reads as an empty one
+        return {"user_id": user_id, "display_name": "", "email": "", "updated_by": None, "updated_at": None}
+    return ProfileSerializer(learner).data
+
+
+class ProfileView(ApiViewMixin, APIView):
+    access = {
+        "GET": agents_and_staff(Scope.MEMORY_READ, "learners.view_learner"),
+        "PUT": agents_and_staff(Scope.MEMORY_PROPOSE, "learners.change_learner"),
+    }
+
+    @extend_schema(
+        tags=["learners"],
+        summary="The learner's profile (display name, email)",
+        description="A learner without a profile answers 200 with empty fields and `updated_at: null`.",
+        parameters=[openapi.USER_ID],
+        responses={200: ProfileSerializer, **openapi.error_responses(400)},
+        examples=[OpenApiExample("Profile", value=PROFILE_EXAMPLE, response_only=True)],
+    )
+    def get(self, request, user_id):
+        validate_owner_id(user_id)
+        return Response(_represent(user_id, selectors.get_profile(user_id)))
+
+    @extend_schema(
+        tags=["learners"],
+        summary="Set the learner's display name and/or email",
+        description="A field left out keeps its value; `\"\"` or null clears it. 201 when the learner "
+        "had no profile, 200 otherwise (unchanged values write nothing). Each change leaves a "
+        "learner_history row and a Dolt commit; imports never overwrite what an agent set.",
+        request=ProfilePutSerializer,
+        parameters=[openapi.USER_ID],
+        responses={200: ProfileSerializer, 201: ProfileSerializer, **openapi.error_responses(400, 409, 413, 415)},
+        examples=[
+            OpenApiExample("Set the name", value={"display_name": "Maya Thompson"}, request_only=True),
+            OpenApiExample("Profile", value=PROFILE_EXAMPLE, response_only=True),
+        ],
+    )
+    def put(self, request, user_id):
+        validate_owner_id(user_id)
+        body = ProfilePutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        existed = selectors.get_profile(user_id) is not None
+        learner, _ = services.set_learner_profile(
+            user_id=user_id,
+            display_name=body.validated_data.get("display_name", services.UNSET),
+            email=body.validated_data.get("email", services.UNSET),
+            actor=actor_for(request),
+            author=_author(request),
+            user=None if is_agent(request) else request.user,
+        )
+        created = not existed and learner.pk is not None
+        return Response(
+            _represent(user_id, learner if learner.pk is not None else None),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

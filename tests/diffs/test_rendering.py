@@ -256,21 +256,33 @@ def test_html_is_not_escaped_again_by_django_templates():
 def test_the_page_budget_marks_later_pairs_whole_once_spent():
     import random
 
-    from diffs.rendering import MAX_INTRALINE_WORK, WorkBudget
+    from diffs.rendering import MAX_INTRALINE_WORK, MAX_PAIRING_WORK, WorkBudget
 
     rng = random.Random(3)
     line = lambda: "".join(rng.choice(".,;:!?-") for _ in range(300))  # noqa: E731
-    old = "".join(line() + "\n" for _ in range(40))
-    new = "".join(line() + "\n" for _ in range(40))
+    count = 60
+    assert count * count > MAX_PAIRING_WORK  # lines are compared in order (k with k)
+    old = "".join(line() + "\n" for _ in range(count))
+    new = "".join(line() + "\n" for _ in range(count))
     per_pair = 300 * 300
-    assert per_pair < MAX_INTRALINE_WORK  # each pair alone would be word-diffed
+    assert per_pair < MAX_INTRALINE_WORK  # each pair alone would be compared and word-diffed
     rows = side_by_side(old, new, budget=WorkBudget(per_pair * 10))
     coarse = [row.coarse for row in rows]
     assert coarse[:5] == [False] * 5 and coarse[-5:] == [True] * 5
     assert coarse == sorted(coarse)  # once spent, every later pair is marked whole
-    assert all(row.right_html.count("<ins>") == 1 for row in rows if row.coarse)
-    # Unlimited, the same texts are word-diffed throughout.
+    assert all(row.kind == "replace" and row.right_html.count("<ins>") == 1 for row in rows if row.coarse)
+    # Unlimited, the same texts are compared throughout: nothing is marked whole.
     assert not any(row.coarse for row in side_by_side(old, new, budget=WorkBudget(10**12)))
+
+
+def test_a_small_block_over_the_budget_is_paired_in_order_and_marked_whole():
+    from diffs.rendering import WorkBudget
+
+    old = "".join(f"{'.,;' * 100}{n}\n" for n in range(5))
+    new = "".join(f"{';,.' * 100}{n}\n" for n in range(5))
+    rows = side_by_side(old, new, budget=WorkBudget(1))
+    assert [(row.kind, row.left_no, row.right_no, row.coarse) for row in rows] == [
+        ("replace", n, n, True) for n in range(1, 6)]
 
 
 def test_pairs_that_cost_nothing_never_spend_the_budget():

@@ -321,6 +321,14 @@ def test_a_view_only_user_cannot_change_anything_through_any_admin_url(world, vi
             tried += 1
         assert database_state() == before, url
     assert tried > 80
+    # The staff pages outside the model admins: the learner page's profile form needs
+    # learners.change_learner.
+    page = reverse("staff:learner", args=["maya"])
+    assert client.post(page, {**_page_fields(client, page), "display_name": "Evil", "email": "e@x.org"}
+                       ).status_code == 403
+    for url in (reverse("staff:learners"), reverse("staff:dolt-log"), reverse("staff:home")):
+        client.post(url, {"display_name": "Evil"})
+    assert database_state() == before
     # simple-history's per-version forms refuse the POST outright, for blocks and module chats.
     for url in (_fill("blocks/block/<path:object_id>/history/<str:version_id>/", admin.site._registry[
             world["block"].__class__], world),

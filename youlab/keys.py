@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from youlab import dolt
 from youlab.errors import ServiceError
 from youlab.models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey
 
@@ -43,8 +44,12 @@ def parse_scopes(text: str | None) -> list[str]:
 
 
 def create_agent_key(*, name: str, scopes: list[str] | None = None,
-                     allow_duplicate: bool = False) -> tuple[AgentKey, str]:
-    """A new key (row, secret). The secret exists only in the return value: store it now."""
+                     allow_duplicate: bool = False,
+                     author: str = dolt.SYSTEM_AUTHOR) -> tuple[AgentKey, str]:
+    """A new key (row, secret). The secret exists only in the return value: store it now.
+
+    One Dolt commit by `author` records who made which key (name, prefix, scopes; never the
+    secret or its hash in the message)."""
     if len(name) > NAME_MAX or not NAME_RE.match(name):
         raise AgentKeyError(
             f"invalid name {name!r}: 1 to {NAME_MAX} characters, letters, digits and . _ @ : + - "
@@ -54,27 +59,36 @@ def create_agent_key(*, name: str, scopes: list[str] | None = None,
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown or not scopes:
         raise AgentKeyError(f"scopes must be some of {', '.join(ALL_SCOPES)}")
-    with transaction.atomic():
+    with dolt.atomic():
         active = AgentKey.objects.filter(name=name, revoked=False)
         if not allow_duplicate and active.exists():
             raise AgentKeyError(
                 f"an active key named {name!r} exists (prefix {active.first().prefix}); "
                 "use --allow-duplicate to rotate, or --revoke first"
             )
-        return AgentKey.objects.create_key(name=name, scopes=list(scopes))
+        api_key, secret = AgentKey.objects.create_key(name=name, scopes=list(scopes))
+        dolt.commit_on_success(
+            f"Create agent key {name} ({api_key.prefix}), scopes {','.join(api_key.scopes)}", author
+        )
+        return api_key, secret
 
 
-def revoke_agent_keys(*, name: str, prefix: str | None = None) -> int:
-    """Revoke the active keys of `name` (only the one with `prefix`, if given); how many."""
-    keys = AgentKey.objects.filter(name=name, revoked=False)
-    if prefix:
-        keys = keys.filter(prefix=prefix)
-    count = 0
-    for api_key in keys:
-        api_key.revoked = True
-        api_key.save(update_fields=["revoked"])  # save(), not update(): caches hear of it
-        count += 1
-    return count
+def revoke_agent_keys(*, name: str, prefix: str | None = None,
+                      author: str = dolt.SYSTEM_AUTHOR) -> int:
+    """Revoke the active keys of `name` (only the one with `prefix`, if given); how many.
+    One Dolt commit by `author` when something was revoked."""
+    with dolt.atomic():
+        keys = AgentKey.objects.filter(name=name, revoked=False)
+        if prefix:
+            keys = keys.filter(prefix=prefix)
+        revoked = []
+        for api_key in keys:
+            api_key.revoked = True
+            api_key.save(update_fields=["revoked"])  # save(), not update(): caches hear of it
+            revoked.append(api_key.prefix)
+        if revoked:
+            dolt.commit_on_success(f"Revoke agent key {name} ({', '.join(revoked)})", author)
+    return len(revoked)
 
 
 def note_key_use(api_key: AgentKey) -> None:

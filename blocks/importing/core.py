@@ -49,6 +49,7 @@ from diffs.edits import unified_diff
 from diffs.models import DiffStatus, Operation, PendingDiff
 from learners.services import ImportedProfile, import_learner_profiles
 from youlab import dolt
+from youlab.actors import Actor
 
 from .records import (
     MAX_IMPORT_KEY_LENGTH,
@@ -1068,7 +1069,8 @@ class _Importer:
 
                 def unit(chunk=chunk, actor=actor):
                     with transaction.atomic():
-                        return import_learner_profiles(chunk, actor=actor, dry_run=self.dry_run)
+                        return import_learner_profiles(profiles=chunk, by=Actor.importer(actor.removeprefix("import:")),
+                                                       dry_run=self.dry_run)
 
                 try:
                     changed = dolt.retry_on_conflict(unit)

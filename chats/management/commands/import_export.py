@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, dry_run=False, **options):
         document = self._read(file)
         try:
-            result = services.import_user_export(document, dry_run=dry_run)
+            result = services.import_user_export(document=document, dry_run=dry_run)
         except ChatsError as exc:
             raise CommandError(exc.message) from None
         for warning in result.warnings:

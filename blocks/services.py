@@ -36,7 +36,7 @@ MAX_METADATA_CHARS = 100_000  # as compact JSON
 MAX_METADATA_DEPTH = 32
 
 
-def check_char_limit(content: str, char_limit: int | None):
+def check_char_limit(*, content: str, char_limit: int | None) -> None:
     if char_limit is not None and len(content) > char_limit:
         raise OverCharLimit(
             f"content has {len(content)} characters; the block's limit is {char_limit}",
@@ -91,7 +91,7 @@ def create_block(
     if owner_type not in OwnerType.values:
         raise InvalidInput(f"owner type must be one of {', '.join(OwnerType.values)}",
                            details={"field": "owner_type"})
-    check_char_limit(content, char_limit)
+    check_char_limit(content=content, char_limit=char_limit)
 
     def unit():
         with dolt.atomic():
@@ -144,14 +144,14 @@ def update_block_content(
     "<commit_summary or reason>: <owner>/<label> v<new version>[ — <commit_detail>]".
     """
     if enforce_char_limit:
-        check_char_limit(content, block.char_limit)
+        check_char_limit(content=content, char_limit=block.char_limit)
 
     def unit():
         with dolt.atomic():
             current = Block.objects.get(pk=block.pk)
             _check_version(current, expected_version)
             if enforce_char_limit:
-                check_char_limit(content, current.char_limit)
+                check_char_limit(content=content, char_limit=current.char_limit)
             current.content = content
             current.version += 1
             current.updated_at = timezone.now()

@@ -129,7 +129,7 @@ def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reason
 
     proposed = edits.apply_operation(current if block else None, operation, arguments)
     char_limit = arguments.get("char_limit") if operation == Operation.CREATE else block.char_limit
-    block_services.check_char_limit(proposed, char_limit)
+    block_services.check_char_limit(content=proposed, char_limit=char_limit)
     _check_open_proposals(owner_type, owner_id, label, agent_key_name)
 
     diff = PendingDiff(

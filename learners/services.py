@@ -32,13 +32,18 @@ MAX_EMAIL_LENGTH = Learner._meta.get_field("email").max_length
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def clean_display_name(value) -> str:
-    """A display name: text without control characters, surrounding spaces dropped."""
+def _profile_text(value, field: str) -> str:
+    """A profile field as text, surrounding spaces dropped ("" for none)."""
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidProfile("display_name must be a string", details={"field": "display_name"})
-    value = value.strip()
+        raise InvalidProfile(f"{field} must be a string", details={"field": field})
+    return value.strip()
+
+
+def _clean_display_name(value) -> str:
+    """A display name: text without control characters."""
+    value = _profile_text(value, "display_name")
     if len(value) > MAX_DISPLAY_NAME_LENGTH or _CONTROL.search(value):
         raise InvalidProfile(
             f"display_name must be at most {MAX_DISPLAY_NAME_LENGTH} characters without control "
@@ -47,13 +52,9 @@ def clean_display_name(value) -> str:
     return value
 
 
-def clean_email(value) -> str:
+def _clean_email(value) -> str:
     """An email address (or "" for none)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidProfile("email must be a string", details={"field": "email"})
-    value = value.strip()
+    value = _profile_text(value, "email")
     if not value:
         return ""
     try:
@@ -107,9 +108,9 @@ def set_learner_profile(
     validate_owner_id(user_id)
     wanted = {}
     if display_name is not UNSET:
-        wanted["display_name"] = clean_display_name(display_name)
+        wanted["display_name"] = _clean_display_name(display_name)
     if email is not UNSET:
-        wanted["email"] = clean_email(email)
+        wanted["email"] = _clean_email(email)
 
     def unit():
         with dolt.atomic():
@@ -160,7 +161,7 @@ def import_learner_profiles(
     wanted: dict[str, dict[str, str]] = {}
     for profile in profiles:
         fields = {}
-        for name, clean in (("display_name", clean_display_name), ("email", clean_email)):
+        for name, clean in (("display_name", _clean_display_name), ("email", _clean_email)):
             try:
                 value = clean(getattr(profile, name))
             except InvalidProfile:

@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Staff pages (landing = review queue, learners, Dolt log) before the admin's own URLs.
-    path("admin/", include("youlab.staff.urls")),
+    path("admin/", include("staff.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("youlab.api.urls")),
 ]

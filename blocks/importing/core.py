@@ -42,9 +42,9 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from blocks.exceptions import InvalidBlockInput
+from youlab.errors import InvalidInput as InvalidBlockInput
 from blocks.models import Block, HistoricalBlock, OwnerType
-from blocks.services import validate_label, validate_owner_id
+from youlab.validators import validate_label, validate_owner_id
 from diffs.edits import unified_diff
 from diffs.models import DiffStatus, Operation, PendingDiff
 from learners.services import ImportedProfile, import_learner_profiles

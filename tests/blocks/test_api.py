@@ -9,6 +9,7 @@ from tests.factories import make_agent_key, make_block
 from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
     agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
 )
+from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,8 @@ def maya():
     }
 
 
-def edit(block, content, actor="staff:rita"):
-    return block_services.update_block_content(block, content, actor=actor, reason=f"set to {content!r}",
+def edit(block, content, by=Actor("staff", "rita")):
+    return block_services.update_block_content(block=block, content=content, by=by, reason=f"set to {content!r}",
                                                dolt_commit=False)
 
 
@@ -37,7 +38,7 @@ def edit(block, content, actor="staff:rita"):
 def test_list_returns_the_learners_live_blocks_by_label(agent, maya):
     make_block(owner_id="sam", label="student")
     deleted = make_block(owner_id="maya", label="old")
-    block_services.set_block_deleted(deleted, True, actor="system", dolt_commit=False)
+    block_services.set_block_deleted(block=deleted, deleted=True, by=Actor.system(), dolt_commit=False)
 
     response = agent.get(api("users", "maya", "blocks"))
 
@@ -115,7 +116,7 @@ def test_unknown_block_is_404_block_not_found(agent, maya):
 
 
 def test_a_soft_deleted_block_is_404(agent, maya):
-    block_services.set_block_deleted(maya["reading"], True, actor="system", dolt_commit=False)
+    block_services.set_block_deleted(block=maya["reading"], deleted=True, by=Actor.system(), dolt_commit=False)
     assert_error(agent.get(api("users", "maya", "blocks", "reading-list")), 404, "block_not_found")
     assert_error(agent.get(api("users", "maya", "blocks", "reading-list", "history")), 404, "block_not_found")
 
@@ -141,7 +142,7 @@ def test_user_and_shared_blocks_with_one_label_are_different_blocks(agent, maya)
 
 def test_history_lists_versions_newest_first_with_actor_reason_and_date(agent, maya):
     block = maya["student"]
-    edit(block, "v2", actor="agent:tutor")
+    edit(block, "v2", by=Actor.agent("tutor"))
     edit(block, "v3")
     response = agent.get(api("users", "maya", "blocks", "student", "history"))
     assert response.status_code == 200

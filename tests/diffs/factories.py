@@ -1,4 +1,5 @@
 from diffs import services
+from youlab.actors import Actor
 
 
 def propose(block, operation, reasoning="because", agent="tutor", **arguments):
@@ -9,7 +10,7 @@ def propose(block, operation, reasoning="because", agent="tutor", **arguments):
         operation=operation,
         arguments=arguments,
         reasoning=reasoning,
-        agent_key_name=agent,
+        by=Actor.agent(agent),
         agent_id=f"agent-{agent}",
     )
     return diff

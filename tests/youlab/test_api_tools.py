@@ -9,7 +9,7 @@ from diffs import edits
 from diffs.api.serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer, ProposalReasoningSerializer
 from tests.factories import make_block
 from tests.youlab.test_api_support import agent, agent_key, anon, api, assert_error  # noqa: F401
-from youlab.api import tools
+from diffs.api import tools
 
 pytestmark = pytest.mark.django_db
 

@@ -5,14 +5,14 @@ enter (one rule, youlab.validators), with 400 `invalid_input` naming the offendi
 import pytest
 
 from blocks import services as block_services
-from blocks.exceptions import InvalidBlockInput
 from chats import services as chat_services
-from chats.exceptions import InvalidInput
 from diffs import services as diff_services
 from diffs.models import PendingDiff
 from tests.factories import make_block
 from tests.youlab.test_api_support import agent, agent_key, api, assert_error, snapshot  # noqa: F401
 from youlab.validators import identifier_problem
+from youlab.actors import Actor
+from youlab.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
 
@@ -45,19 +45,19 @@ def test_what_people_write_stays_allowed(value):
 @pytest.mark.parametrize("char", list(SPOOFERS), ids=[v[0] for v in SPOOFERS.values()])
 def test_every_service_refuses_them(char):
     block = make_block(owner_id="maya", label="student", content="x")
-    with pytest.raises(InvalidBlockInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         block_services.create_block(owner_id="maya", label=f"gnp{char}.exe", content="x")
     assert caught.value.details["code_point"] == SPOOFERS[char][0]
-    with pytest.raises(InvalidBlockInput):
+    with pytest.raises(InvalidInput):
         block_services.create_block(owner_id=f"maya{char}", label="student", content="x")
-    with pytest.raises(InvalidBlockInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         diff_services.propose_diff(owner_id="maya", label=block.label, operation="append",
-                                   arguments={"text": "y"}, agent_id=f"agent{char}-42")
+                                   arguments={"text": "y"}, agent_id=f"agent{char}-42", by=Actor.agent("tutor"))
     assert caught.value.details == {"field": "agent_id", "code_point": SPOOFERS[char][0],
                                     "character": SPOOFERS[char][1]}
     with pytest.raises(InvalidInput) as caught:
         chat_services.upsert_module_chat(user_id="maya", agent_id=f"tutor{char}", module_id="m1", chat_id="c",
-                                         actor="system")
+                                         by=Actor.system())
     assert caught.value.details["code_point"] == SPOOFERS[char][0]
     assert not PendingDiff.objects.exists()
 

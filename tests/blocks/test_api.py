@@ -6,7 +6,6 @@ import pytest
 from blocks import services as block_services
 from blocks.models import HistoricalBlock, OwnerType
 from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
     agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
 )
 from youlab.actors import Actor
@@ -277,7 +276,7 @@ def test_an_expired_key_is_refused(db, maya):
 
     from django.utils import timezone
     
-    from tests.youlab.test_api_support import client_for_key
+    from tests.support import client_for_key
 
     _, key = make_agent_key(name="old", expiry_date=timezone.now() - timedelta(days=1))
     assert_error(client_for_key(key).get(api("users", "maya", "blocks")), 401, "authentication_failed")

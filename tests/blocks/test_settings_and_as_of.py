@@ -12,7 +12,6 @@ from blocks.exceptions import BlockConflict, BlockNotFound, OverCharLimit
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs import services as diff_services
 from tests.factories import make_block
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
     agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
 )
 from youlab import dolt

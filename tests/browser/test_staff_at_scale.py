@@ -17,8 +17,7 @@ from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab import dolt
 
 from .test_review_flow import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, STUDENT

@@ -19,7 +19,7 @@ from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
 from learners.models import HistoricalLearner, Learner
 from learners.selectors import user_ids_named
-from tests.chats.conftest import assert_error, use_database
+from tests.support import assert_error, use_database
 from tests.factories import make_block
 from youlab import dolt
 from youlab.actors import Actor
@@ -372,10 +372,10 @@ def test_import_of_something_that_is_not_json(tmp_path):
 
 
 @pytest.mark.django_db
-def test_api_export_for_agents_and_staff(staff_user, agent_client, staff_client, capsys):
+def test_api_export_for_agents_and_staff(staff_user, agent, staff, capsys):
     build_learner(staff_user)
-    from_agent = agent_client.get(f"/api/v1/users/{USER}/export/")
-    from_staff = staff_client.get(f"/api/v1/users/{USER}/export/")
+    from_agent = agent.get(f"/api/v1/users/{USER}/export/")
+    from_staff = staff.get(f"/api/v1/users/{USER}/export/")
     assert from_agent.status_code == from_staff.status_code == 200
     assert comparable(from_agent.json()) == comparable(from_staff.json()) == comparable(build_user_export(USER))
     assert KEY not in from_agent.content.decode()
@@ -390,15 +390,15 @@ def test_api_export_for_agents_and_staff(staff_user, agent_client, staff_client,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("client_name", ["anon_client", "revoked_client", "expired_client", "bad_key_client"])
+@pytest.mark.parametrize("client_name", ["anon", "revoked", "expired", "bad_key"])
 def test_api_export_refuses_callers_without_a_valid_key(request, client_name):
     response = request.getfixturevalue(client_name).get(f"/api/v1/users/{USER}/export/")
     assert response.status_code in (401, 403)
 
 
 @pytest.mark.django_db
-def test_api_export_bad_user_id(agent_client):
-    assert_error(agent_client.get("/api/v1/users/a%00b/export/"), 400, "invalid_input")
+def test_api_export_bad_user_id(agent):
+    assert_error(agent.get("/api/v1/users/a%00b/export/"), 400, "invalid_input")
     with pytest.raises(CommandError, match="user_id may not contain"):
         call_command("export_user", "a\\b")
 

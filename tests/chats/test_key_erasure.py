@@ -17,7 +17,7 @@ from django.db import connection
 from chats import services
 from chats.models import SECRET_TABLE
 from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import client_for_key
+from tests.support import client_for_key
 from youlab import dolt
 from youlab.actors import Actor
 

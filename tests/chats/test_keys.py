@@ -11,7 +11,7 @@ from django.db import connection
 from chats import crypto, services
 from chats.exceptions import InvalidKey, KeyNotFound, SecretsNotConfigured, SecretUndecryptable
 from chats.models import UserApiKey
-from tests.chats.conftest import assert_error, table_count
+from tests.support import assert_error, table_count
 from tests.factories import make_block
 from youlab import dolt
 from youlab.actors import Actor
@@ -147,7 +147,7 @@ def test_rotate_secrets_command_reports_counts_and_fails_on_undecryptable_rows(s
 
 
 @pytest.mark.django_db
-def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, agent_client, staff_client):
+def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, agent, staff):
     services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     ciphertext = _raw_ciphertexts()["learner-1"]
     settings.YOULAB_FERNET_KEYS = [_new_fernet_key()]
@@ -157,25 +157,25 @@ def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, 
     assert "YOULAB_FERNET_KEYS" in excinfo.value.message
     assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
 
-    error = assert_error(agent_client.get(URL), 409, "secret_undecryptable")
+    error = assert_error(agent.get(URL), 409, "secret_undecryptable")
     assert ciphertext not in str(error) and KEY not in str(error)
     # Staff never get the key, so the masked form does not need to decrypt it.
-    assert staff_client.get(URL).json()["last4"] == "2b3c"
+    assert staff.get(URL).json()["last4"] == "2b3c"
     # Setting the key again repairs it.
-    assert agent_client.put(URL, {"key": KEY}, format="json").status_code == 200
-    assert agent_client.get(URL).json()["key"] == KEY
+    assert agent.put(URL, {"key": KEY}, format="json").status_code == 200
+    assert agent.get(URL).json()["key"] == KEY
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("configured", [[], ["not-a-fernet-key"]])
-def test_missing_or_malformed_fernet_keys(settings, agent_client, configured):
+def test_missing_or_malformed_fernet_keys(settings, agent, configured):
     settings.YOULAB_FERNET_KEYS = configured
     with pytest.raises(SecretsNotConfigured) as excinfo:
         services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     assert "YOULAB_FERNET_KEYS" in excinfo.value.message
     assert "not-a-fernet-key" not in excinfo.value.message
 
-    error = assert_error(agent_client.put(URL, {"key": KEY}, format="json"), 503, "secrets_not_configured")
+    error = assert_error(agent.put(URL, {"key": KEY}, format="json"), 503, "secrets_not_configured")
     assert KEY not in str(error)
     assert table_count("user_api_keys") == 0
     with pytest.raises(CommandError, match="YOULAB_FERNET_KEYS"):
@@ -188,39 +188,39 @@ MASKED_FIELDS = {"user_id", "present", "fingerprint", "last4", "masked", "create
 
 
 @pytest.mark.django_db
-def test_api_agent_round_trip(agent_client):
-    assert_error(agent_client.get(URL), 404, "key_not_found")
+def test_api_agent_round_trip(agent):
+    assert_error(agent.get(URL), 404, "key_not_found")
 
-    response = agent_client.put(URL, {"key": KEY}, format="json")
+    response = agent.put(URL, {"key": KEY}, format="json")
     assert response.status_code == 201
     assert set(response.json()) == MASKED_FIELDS and KEY not in response.content.decode()
-    assert agent_client.put(URL, {"key": KEY}, format="json").status_code == 200
+    assert agent.put(URL, {"key": KEY}, format="json").status_code == 200
 
-    response = agent_client.get(URL)
+    response = agent.get(URL)
     assert response.status_code == 200
     assert response.json()["key"] == KEY  # the one route that returns it, to an agent key
     assert response["Cache-Control"] == "no-store"
 
-    assert agent_client.delete(URL).status_code == 204
-    assert_error(agent_client.get(URL), 404, "key_not_found")
-    assert_error(agent_client.delete(URL), 404, "key_not_found")
+    assert agent.delete(URL).status_code == 204
+    assert_error(agent.get(URL), 404, "key_not_found")
+    assert_error(agent.delete(URL), 404, "key_not_found")
 
 
 @pytest.mark.django_db
-def test_api_staff_only_ever_see_the_masked_form(staff_client):
-    response = staff_client.put(URL, {"key": KEY}, format="json")
+def test_api_staff_only_ever_see_the_masked_form(staff):
+    response = staff.put(URL, {"key": KEY}, format="json")
     assert response.status_code == 201
-    response = staff_client.get(URL)
+    response = staff.get(URL)
     assert response.status_code == 200
     body = response.json()
     assert set(body) == MASKED_FIELDS and "key" not in body
     assert body["last4"] == "2b3c" and body["present"] is True
     assert KEY not in response.content.decode()
-    assert staff_client.delete(URL).status_code == 204
+    assert staff.delete(URL).status_code == 204
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("client_name", ["anon_client", "revoked_client", "expired_client", "bad_key_client"])
+@pytest.mark.parametrize("client_name", ["anon", "revoked", "expired", "bad_key"])
 def test_api_refuses_callers_without_a_valid_key(request, client_name):
     services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     client = request.getfixturevalue(client_name)
@@ -243,9 +243,9 @@ def test_api_refuses_callers_without_a_valid_key(request, client_name):
         ({"key": "k" * 5000}, "invalid_key"),
     ],
 )
-def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent_client, body, code):
+def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent, body, code):
     services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
-    response = agent_client.put(URL, body, format="json")
+    response = agent.put(URL, body, format="json")
     assert_error(response, 400, code)
     if body.get("key"):
         assert body["key"].strip() not in response.content.decode()
@@ -253,8 +253,8 @@ def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent_client, body,
 
 
 @pytest.mark.django_db
-def test_api_bad_user_id_is_400(agent_client):
-    assert_error(agent_client.put("/api/v1/users/a%0Ab/owui-key/", {"key": KEY}, format="json"), 400, "invalid_input")
+def test_api_bad_user_id_is_400(agent):
+    assert_error(agent.put("/api/v1/users/a%0Ab/owui-key/", {"key": KEY}, format="json"), 400, "invalid_input")
     assert table_count("user_api_keys") == 0
 
 
@@ -302,17 +302,17 @@ def _occurrences(needle):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_plaintext_key_is_in_no_table_history_commit_message_or_log(
-    agent_client, staff_client, caplog, settings,
+    agent, staff, caplog, settings,
 ):
     caplog.set_level(logging.DEBUG)
     # Fill the other tables, histories included, so the scan has something to look through.
     block = make_block(owner_id="learner-1", label="student", content="likes maths", dolt_commit=True)
-    agent_client.put("/api/v1/users/learner-1/module-chats/tutor/m1/", {"chat_id": "c1"}, format="json")
-    staff_client.put(URL, {"key": OTHER_KEY}, format="json")
-    agent_client.put(URL, {"key": KEY}, format="json")  # replaces OTHER_KEY
-    agent_client.get(URL)
-    staff_client.get(URL)
-    agent_client.get("/api/v1/users/learner-1/export/")
+    agent.put("/api/v1/users/learner-1/module-chats/tutor/m1/", {"chat_id": "c1"}, format="json")
+    staff.put(URL, {"key": OTHER_KEY}, format="json")
+    agent.put(URL, {"key": KEY}, format="json")  # replaces OTHER_KEY
+    agent.get(URL)
+    staff.get(URL)
+    agent.get("/api/v1/users/learner-1/export/")
     settings.YOULAB_FERNET_KEYS = [_new_fernet_key(), *settings.YOULAB_FERNET_KEYS]
     assert services.rotate_all_keys().rotated == 1
 
@@ -333,12 +333,12 @@ def test_the_plaintext_key_is_in_no_table_history_commit_message_or_log(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_key_writes_are_dolt_commits_naming_the_fingerprint_only(agent_client):
-    agent_client.put(URL, {"key": KEY}, format="json")
+def test_key_writes_are_dolt_commits_naming_the_fingerprint_only(agent):
+    agent.put(URL, {"key": KEY}, format="json")
     entry = dolt.log(limit=1)[0]
     assert entry.message == f"Set OpenWebUI key for learner-1 (fingerprint {crypto.fingerprint(KEY)}) (agent:tutor)"
     assert (entry.author, entry.email) == ("agent:tutor", "agent@youlab.local")
-    agent_client.delete(URL)
+    agent.delete(URL)
     assert dolt.log(limit=1)[0].message == "Delete OpenWebUI key of learner-1 (agent:tutor)"
 
 

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from chats import selectors, services
 from chats.exceptions import ModuleChatNotFound
 from chats.models import HistoricalModuleChat, ModuleChat
-from tests.chats.conftest import assert_error, table_count
+from tests.support import assert_error, table_count
 from tests.conftest import raw_connect
 from youlab import dolt
 from youlab.actors import Actor
@@ -197,32 +197,32 @@ def test_two_concurrent_upserts_of_one_triple_leave_one_row():
 
 
 @pytest.mark.django_db
-def test_api_put_get_list_delete_as_an_agent(agent_client):
-    assert_error(agent_client.get(URL), 404, "module_chat_not_found")
+def test_api_put_get_list_delete_as_an_agent(agent):
+    assert_error(agent.get(URL), 404, "module_chat_not_found")
 
-    response = agent_client.put(URL, {"chat_id": "chat-a"}, format="json")
+    response = agent.put(URL, {"chat_id": "chat-a"}, format="json")
     assert response.status_code == 201
     body = response.json()
     assert {k: body[k] for k in ("user_id", "agent_id", "module_id", "chat_id")} == {**TRIPLE, "chat_id": "chat-a"}
     assert set(body) == {"user_id", "agent_id", "module_id", "chat_id", "created_at", "updated_at"}
 
-    assert agent_client.put(URL, {"chat_id": "chat-a"}, format="json").status_code == 200
-    assert agent_client.put(URL, {"chat_id": "chat-b"}, format="json").status_code == 200
-    assert agent_client.get(URL).json()["chat_id"] == "chat-b"
+    assert agent.put(URL, {"chat_id": "chat-a"}, format="json").status_code == 200
+    assert agent.put(URL, {"chat_id": "chat-b"}, format="json").status_code == 200
+    assert agent.get(URL).json()["chat_id"] == "chat-b"
 
-    agent_client.put("/api/v1/users/learner-1/module-chats/tutor/module-2/", {"chat_id": "chat-c"}, format="json")
-    listing = agent_client.get(LIST_URL, {"limit": 1})
+    agent.put("/api/v1/users/learner-1/module-chats/tutor/module-2/", {"chat_id": "chat-c"}, format="json")
+    listing = agent.get(LIST_URL, {"limit": 1})
     assert listing.status_code == 200
     page = listing.json()
     assert page["count"] == 2 and len(page["results"]) == 1 and page["next"]
     assert page["results"][0]["module_id"] == "module-1"
-    assert agent_client.get(LIST_URL, {"agent_id": "nobody"}).json()["count"] == 0
-    assert agent_client.get("/api/v1/users/unknown/module-chats/").json()["count"] == 0
+    assert agent.get(LIST_URL, {"agent_id": "nobody"}).json()["count"] == 0
+    assert agent.get("/api/v1/users/unknown/module-chats/").json()["count"] == 0
 
-    assert agent_client.delete(URL).status_code == 204
-    assert_error(agent_client.get(URL), 404, "module_chat_not_found")
-    assert_error(agent_client.delete(URL), 404, "module_chat_not_found")
-    assert agent_client.put(URL, {"chat_id": "chat-d"}, format="json").status_code == 201
+    assert agent.delete(URL).status_code == 204
+    assert_error(agent.get(URL), 404, "module_chat_not_found")
+    assert_error(agent.delete(URL), 404, "module_chat_not_found")
+    assert agent.put(URL, {"chat_id": "chat-d"}, format="json").status_code == 201
     assert [(t, c, a) for t, c, a, _ in _history()] == [
         ("+", "chat-a", "agent:tutor"), ("~", "chat-b", "agent:tutor"),
         ("~", "", "agent:tutor"), ("~", "chat-d", "agent:tutor"),
@@ -231,17 +231,17 @@ def test_api_put_get_list_delete_as_an_agent(agent_client):
 
 
 @pytest.mark.django_db
-def test_api_as_staff_records_the_staff_user(staff_client, staff_user):
-    assert staff_client.put(URL, {"chat_id": "chat-a"}, format="json").status_code == 201
-    assert staff_client.get(URL).json()["chat_id"] == "chat-a"
-    assert staff_client.get(LIST_URL).json()["count"] == 1
-    assert staff_client.delete(URL).status_code == 204
+def test_api_as_staff_records_the_staff_user(staff, staff_user):
+    assert staff.put(URL, {"chat_id": "chat-a"}, format="json").status_code == 201
+    assert staff.get(URL).json()["chat_id"] == "chat-a"
+    assert staff.get(LIST_URL).json()["count"] == 1
+    assert staff.delete(URL).status_code == 204
     rows = HistoricalModuleChat.objects.order_by("history_id")
     assert [(r.actor, r.history_user) for r in rows] == [("staff:rita", staff_user)] * 2
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("client_name", ["anon_client", "revoked_client", "expired_client", "bad_key_client"])
+@pytest.mark.parametrize("client_name", ["anon", "revoked", "expired", "bad_key"])
 def test_api_refuses_callers_without_a_valid_key(request, client_name):
     services.upsert_module_chat(**TRIPLE, chat_id="chat-a", by=Actor.system())
     client = request.getfixturevalue(client_name)
@@ -281,9 +281,9 @@ def test_api_non_staff_session_is_refused(django_user_model):
         (f"/api/v1/users/{'u' * 256}/module-chats/tutor/m/", {"chat_id": "ok"}, "invalid_input"),
     ],
 )
-def test_api_bad_input_is_a_400_and_writes_nothing(agent_client, url, body, code):
+def test_api_bad_input_is_a_400_and_writes_nothing(agent, url, body, code):
     services.upsert_module_chat(**TRIPLE, chat_id="before", by=Actor.system())
-    response = agent_client.put(url, body, format="json")
+    response = agent.put(url, body, format="json")
     if body.get("chat_id") == 42:
         # DRF's CharField accepts numbers as their text; "42" is a well-formed chat id.
         assert response.status_code == 200
@@ -294,22 +294,22 @@ def test_api_bad_input_is_a_400_and_writes_nothing(agent_client, url, body, code
 
 
 @pytest.mark.django_db
-def test_api_malformed_json_is_a_400(agent_client):
-    response = agent_client.generic("PUT", URL, "{not json", content_type="application/json")
+def test_api_malformed_json_is_a_400(agent):
+    response = agent.generic("PUT", URL, "{not json", content_type="application/json")
     assert_error(response, 400, "parse_error")
     assert table_count("module_chats") == 0
 
 
 @pytest.mark.django_db
-def test_api_bad_ids_on_reads_are_400(agent_client):
-    assert_error(agent_client.get("/api/v1/users/learner-1/module-chats/tutor/a%00b/"), 400, "invalid_input")
-    assert_error(agent_client.get("/api/v1/users/a%7Fb/module-chats/"), 400, "invalid_input")
-    assert_error(agent_client.delete("/api/v1/users/learner-1/module-chats/%09/m/"), 400, "invalid_input")
+def test_api_bad_ids_on_reads_are_400(agent):
+    assert_error(agent.get("/api/v1/users/learner-1/module-chats/tutor/a%00b/"), 400, "invalid_input")
+    assert_error(agent.get("/api/v1/users/a%7Fb/module-chats/"), 400, "invalid_input")
+    assert_error(agent.delete("/api/v1/users/learner-1/module-chats/%09/m/"), 400, "invalid_input")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_api_writes_are_dolt_commits_by_the_agent(agent_client):
-    agent_client.put(URL, {"chat_id": "chat-a"}, format="json")
+def test_api_writes_are_dolt_commits_by_the_agent(agent):
+    agent.put(URL, {"chat_id": "chat-a"}, format="json")
     entry = dolt.log(limit=1)[0]
     assert (entry.author, entry.email) == ("agent:tutor", "agent@youlab.local")
     assert "learner-1/tutor/module-1" in entry.message
@@ -358,12 +358,12 @@ def test_the_openapi_schema_documents_the_chats_routes(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refused_requests_leave_no_dolt_commit_and_nothing_uncommitted(agent_client, anon_client):
-    agent_client.put(URL, {"chat_id": "chat-a"}, format="json")
+def test_refused_requests_leave_no_dolt_commit_and_nothing_uncommitted(agent, anon):
+    agent.put(URL, {"chat_id": "chat-a"}, format="json")
     count = dolt.log_count()
-    assert agent_client.put(URL, {"chat_id": "a/b"}, format="json").status_code == 400
-    assert agent_client.put(URL, {"chat_id": "chat-a"}, format="json").status_code == 200  # no change
-    assert anon_client.put(URL, {"chat_id": "chat-b"}, format="json").status_code == 401
-    assert agent_client.delete("/api/v1/users/learner-1/module-chats/tutor/other/").status_code == 404
+    assert agent.put(URL, {"chat_id": "a/b"}, format="json").status_code == 400
+    assert agent.put(URL, {"chat_id": "chat-a"}, format="json").status_code == 200  # no change
+    assert anon.put(URL, {"chat_id": "chat-b"}, format="json").status_code == 401
+    assert agent.delete("/api/v1/users/learner-1/module-chats/tutor/other/").status_code == 404
     assert dolt.log_count() == count
     assert dolt.status() == []

@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator, concatenate
 
 from chats import crypto, services
-from tests.chats.conftest import use_database as database
-from tests.youlab.test_api_support import api, client_for_key
+from tests.support import use_database as database
+from tests.support import api, client_for_key
 from youlab import dolt
 from youlab.models import ALL_SCOPES, AgentKey
 from youlab.actors import Actor

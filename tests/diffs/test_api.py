@@ -9,9 +9,7 @@ from rest_framework.test import APIClient
 from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs.models import DiffStatus, PendingDiff
-from tests.diffs.factories import propose
-from tests.factories import make_block
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
+from tests.factories import make_block, propose
     agent, agent_key, anon, api, assert_error, other_agent, revoked, snapshot, staff,
 )
 from youlab.actors import Actor

@@ -12,8 +12,7 @@ from diffs import services
 from diffs.edits import EditError
 from diffs.exceptions import DiffNotPending, IdempotencyKeyReused, ReasonRequired, VersionMismatch
 from diffs.models import DiffStatus, PendingDiff
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab import dolt
 from youlab.actors import Actor
 

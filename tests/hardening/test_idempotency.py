@@ -22,7 +22,7 @@ from blocks.models import Block
 from diffs import services
 from diffs.models import DiffStatus, PendingDiff, ProposalClaim
 from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import api, client_for_key
+from tests.support import api, client_for_key
 from youlab.actors import Actor
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -3,7 +3,6 @@
 import pytest
 
 from learners.models import HistoricalLearner, Learner
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
     agent, agent_key, anon, api, assert_error, revoked, staff,
 )
 from youlab import dolt

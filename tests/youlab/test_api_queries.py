@@ -8,9 +8,8 @@ from django.utils import timezone
 
 from blocks import services as block_services
 from diffs import services
-from tests.diffs.factories import propose
-from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, api, staff  # noqa: F401
+from tests.factories import make_block, propose
+from tests.support import api
 from youlab.models import AgentKey
 from youlab.actors import Actor
 

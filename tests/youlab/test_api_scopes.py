@@ -13,9 +13,8 @@ from rest_framework.test import APIClient
 
 from chats import selectors as chat_selectors
 from chats import services as chat_services
-from tests.diffs.factories import propose
-from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import api, api_routes, assert_error, client_for_key, route_path
+from tests.factories import make_agent_key, make_block, propose
+from tests.support import api, api_routes, assert_error, client_for_key, route_path
 from youlab import keys
 from youlab.api.permissions import ANY_SCOPE
 from youlab.models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey

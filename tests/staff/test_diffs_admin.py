@@ -14,8 +14,7 @@ from diffs import services
 from diffs.rendering import MAX_ROWS
 from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
@@ -500,7 +499,7 @@ def test_create_proposals_are_reviewed_and_approved_on_the_page(client, staff_us
 
 
 def test_queue_sql_stays_on_indexes(client, block):
-    """The shapes that keep the queue fast at 100k rows on Dolt (see youlab/staff/adminkit.py):
+    """The shapes that keep the queue fast at 100k rows on Dolt (see staff/adminkit.py):
     capped counts, no JOIN, ORDER BY exactly the (status, created_at) index, no pk tie-breaker."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

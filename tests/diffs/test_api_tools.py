@@ -8,7 +8,7 @@ from blocks.api.serializers import BlockLabelSerializer
 from diffs import edits
 from diffs.api.serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer, ProposalReasoningSerializer
 from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, anon, api, assert_error  # noqa: F401
+from tests.support import api, assert_error
 from diffs.api import tools
 
 pytestmark = pytest.mark.django_db

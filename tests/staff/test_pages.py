@@ -8,8 +8,7 @@ from chats import services as chat_services
 from diffs import services
 from learners import services as learner_services
 from learners.models import Learner
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab import dolt
 from youlab.actors import Actor
 

@@ -20,9 +20,8 @@ from chats import selectors as chat_selectors
 from chats import services as chat_services
 from chats.models import HistoricalModuleChat, ModuleChat
 from diffs.models import DiffStatus, PendingDiff
-from tests.diffs.factories import propose
-from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import api, api_routes, assert_error, route_path
+from tests.factories import make_agent_key, make_block, propose
+from tests.support import api, api_routes, assert_error, route_path
 from youlab import dolt
 from youlab.actors import Actor
 

@@ -9,8 +9,7 @@ from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs import services
 from learners import services as learner_services
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db

@@ -42,14 +42,14 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from youlab.errors import InvalidInput as InvalidBlockInput
 from blocks.models import Block, HistoricalBlock, OwnerType
-from youlab.validators import validate_label, validate_owner_id
 from diffs.edits import unified_diff
 from diffs.models import DiffStatus, Operation, PendingDiff
 from learners.services import ImportedProfile, import_learner_profiles
 from youlab import dolt
 from youlab.actors import Actor
+from youlab.errors import InvalidInput as InvalidBlockInput
+from youlab.validators import validate_label, validate_owner_id
 
 from .records import (
     MAX_IMPORT_KEY_LENGTH,

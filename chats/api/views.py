@@ -12,7 +12,7 @@ from chats.export import build_user_export
 from youlab.api import openapi
 from youlab.api.auth import is_agent, request_actor
 from youlab.api.permissions import agents_and_staff
-from youlab.api.views import ApiViewMixin
+from youlab.api.views import ApiViewMixin, put_response
 from youlab.models import Scope
 
 from .serializers import (
@@ -109,10 +109,7 @@ class ModuleChatDetailView(ApiViewMixin, APIView):
             user_id=user_id, agent_id=agent_id, module_id=module_id,
             chat_id=body.validated_data["chat_id"], by=request_actor(request),
         )
-        return Response(
-            ModuleChatSerializer(chat).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return put_response(ModuleChatSerializer(chat).data, created=created)
 
     @extend_schema(
         tags=["module chats"],
@@ -223,10 +220,7 @@ class OwuiKeyView(ApiViewMixin, APIView):
         record, created = services.set_user_key(
             user_id=user_id, key=body.validated_data["key"], by=request_actor(request),
         )
-        return Response(
-            OwuiKeyMaskedSerializer(record).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return put_response(OwuiKeyMaskedSerializer(record).data, created=created)
 
     @extend_schema(
         tags=["learner keys"],

@@ -2,7 +2,6 @@
 validates and writes (a history row and a Dolt commit per change)."""
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,7 +9,7 @@ from learners import selectors, services
 from youlab.api import openapi
 from youlab.api.auth import request_actor
 from youlab.api.permissions import agents_and_staff
-from youlab.api.views import ApiViewMixin
+from youlab.api.views import ApiViewMixin, put_response
 from youlab.models import Scope
 from youlab.unset import UNSET
 from youlab.validators import validate_owner_id
@@ -73,7 +72,4 @@ class ProfileView(ApiViewMixin, APIView):
             by=request_actor(request),
         )
         created = not existed and learner.pk is not None
-        return Response(
-            _represent(user_id, learner if learner.pk is not None else None),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return put_response(_represent(user_id, learner if learner.pk is not None else None), created=created)

@@ -33,7 +33,6 @@ from staff.adminkit import (
     CappedCountPaginator,
     DefaultChoiceFilter,
     IndexOrderedChangeList,
-    InputFilter,
     OwnerFilter,
     attach_learner_names,
     owner_link,
@@ -438,6 +437,7 @@ class BlockAdmin(SimpleHistoryAdmin):
             return HttpResponseRedirect(history_url)
         return self._render(request, "admin/blocks/block/revert.html", block, f"Revert {block} to version {version}",
                             form=form, version=version, rows=selectors.side_by_side(block.content, target),
+                            submit_label=f"Revert to version {version}",
                             same=target == block.content)
 
     def soft_delete_view(self, request, object_id):

@@ -6,8 +6,7 @@ import pytest
 from blocks import services as block_services
 from blocks.models import HistoricalBlock, OwnerType
 from tests.factories import make_agent_key, make_block
-    agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
-)
+from tests.support import api, assert_error, snapshot
 from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db

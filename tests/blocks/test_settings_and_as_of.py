@@ -12,8 +12,7 @@ from blocks.exceptions import BlockConflict, BlockNotFound, OverCharLimit
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs import services as diff_services
 from tests.factories import make_block
-    agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
-)
+from tests.support import api, assert_error, snapshot
 from youlab import dolt
 from youlab.actors import Actor
 from youlab.errors import InvalidInput

@@ -19,9 +19,9 @@ from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
 from tests.factories import make_block, propose
 from youlab import dolt
+from youlab.actors import Actor
 
 from .test_review_flow import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, STUDENT
-from youlab.actors import Actor
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

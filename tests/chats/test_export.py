@@ -19,8 +19,8 @@ from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
 from learners.models import HistoricalLearner, Learner
 from learners.selectors import user_ids_named
-from tests.support import assert_error, use_database
 from tests.factories import make_block
+from tests.support import assert_error, use_database
 from youlab import dolt
 from youlab.actors import Actor
 

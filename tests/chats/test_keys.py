@@ -11,8 +11,8 @@ from django.db import connection
 from chats import crypto, services
 from chats.exceptions import InvalidKey, KeyNotFound, SecretsNotConfigured, SecretUndecryptable
 from chats.models import UserApiKey
-from tests.support import assert_error, table_count
 from tests.factories import make_block
+from tests.support import assert_error, table_count
 from youlab import dolt
 from youlab.actors import Actor
 

@@ -9,8 +9,8 @@ from django.db import connection, transaction
 from chats import selectors, services
 from chats.exceptions import ModuleChatNotFound
 from chats.models import HistoricalModuleChat, ModuleChat
-from tests.support import assert_error, table_count
 from tests.conftest import raw_connect
+from tests.support import assert_error, table_count
 from youlab import dolt
 from youlab.actors import Actor
 from youlab.errors import InvalidInput

@@ -12,11 +12,11 @@ from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator, concatenate
 
 from chats import crypto, services
-from tests.support import use_database as database
 from tests.support import api, client_for_key
+from tests.support import use_database as database
 from youlab import dolt
-from youlab.models import ALL_SCOPES, AgentKey
 from youlab.actors import Actor
+from youlab.models import ALL_SCOPES, AgentKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

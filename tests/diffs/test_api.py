@@ -10,8 +10,7 @@ from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs.models import DiffStatus, PendingDiff
 from tests.factories import make_block, propose
-    agent, agent_key, anon, api, assert_error, other_agent, revoked, snapshot, staff,
-)
+from tests.support import api, assert_error, snapshot
 from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db

@@ -6,10 +6,10 @@ from rest_framework.test import APIClient
 
 from blocks.api.serializers import BlockLabelSerializer
 from diffs import edits
+from diffs.api import tools
 from diffs.api.serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer, ProposalReasoningSerializer
 from tests.factories import make_block
 from tests.support import api, assert_error
-from diffs.api import tools
 
 pytestmark = pytest.mark.django_db
 

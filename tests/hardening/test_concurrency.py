@@ -26,8 +26,8 @@ from diffs import edits, services
 from diffs.models import DiffStatus, PendingDiff
 from tests.factories import make_block
 from youlab import dolt
-from youlab.dolt import SerializationFailure
 from youlab.actors import Actor
+from youlab.dolt import SerializationFailure
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -3,8 +3,7 @@
 import pytest
 
 from learners.models import HistoricalLearner, Learner
-    agent, agent_key, anon, api, assert_error, revoked, staff,
-)
+from tests.support import api, assert_error
 from youlab import dolt
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ import pytest
 from learners import selectors, services
 from learners.exceptions import InvalidProfile
 from learners.models import HistoricalLearner, Learner, LearnerNameWord
-from youlab.errors import InvalidInput
 from youlab import dolt
 from youlab.actors import Actor
+from youlab.errors import InvalidInput
 
 
 @pytest.mark.django_db(transaction=True)

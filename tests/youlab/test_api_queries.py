@@ -1,7 +1,6 @@
 """Queries per request do not grow with the number of blocks, proposals or history rows."""
 
 import pytest
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -10,8 +9,8 @@ from blocks import services as block_services
 from diffs import services
 from tests.factories import make_block, propose
 from tests.support import api
-from youlab.models import AgentKey
 from youlab.actors import Actor
+from youlab.models import AgentKey
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ from chats import services as chat_services
 from tests.factories import make_agent_key, make_block, propose
 from tests.support import api, api_routes, assert_error, client_for_key, route_path
 from youlab import keys
+from youlab.actors import Actor
 from youlab.api.permissions import ANY_SCOPE
 from youlab.models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey
-from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 

@@ -25,9 +25,9 @@ from blocks.importing.records import OWNER_SHARED, OWNER_USER, BlockRecord, Lear
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from youlab import dolt
+from youlab.actors import Actor
 
 from .conftest import FIXTURES, PG_FIXTURES
-from youlab.actors import Actor
 
 SQLITE = FIXTURES / "letta-0.11.7.sqlite3"
 COURSE = "college-essay"

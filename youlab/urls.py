@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+# The apps' URL modules are included by name (strings Django resolves), never imported: the
+# ground floor imports no app (scripts/import_graph.py).
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Staff pages (landing = review queue, learners, Dolt log) before the admin's own URLs.

@@ -7,7 +7,7 @@ read, diffs.services decide and write.
 import json
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from diffs import edits, selectors, services
 from diffs.exceptions import ReasonRequired
 from diffs.models import DiffStatus
 from youlab.api import openapi
-from youlab.api.auth import is_agent
+from youlab.api.auth import request_actor
 from youlab.api.errors import ApiError, error_response
 from youlab.api.permissions import agents_and_staff, staff_only
 from youlab.api.views import ApiViewMixin, idempotency_key, if_match_version, query_params, represent
@@ -67,13 +67,6 @@ APPROVED_EXAMPLE = {
 }
 
 
-def agent_key_name(request) -> str:
-    """Whose proposal: the API key's name, or `staff:<username>` for a staff session."""
-    if is_agent(request):
-        return request.user.name
-    return f"staff:{request.user.get_username()}"
-
-
 def parse_proposal(data) -> tuple[dict, str, dict]:
     """(envelope, canonical operation, canonical arguments) from a proposal body.
 
@@ -119,7 +112,7 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
         envelope, operation, arguments = parse_proposal(request.data)
         expected_version = if_match_version(request)
         key = idempotency_key(request)
-        fingerprint = services.request_fingerprint({
+        fingerprint = services.request_fingerprint(payload={
             "owner_type": self.owner_type, "owner_id": owner_id, "label": label,
             "operation": operation, "arguments": arguments,
             "reasoning": envelope["reasoning"], "agent_id": envelope["agent_id"],
@@ -137,7 +130,7 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
             operation=operation,
             arguments=arguments,
             reasoning=envelope["reasoning"],
-            agent_key_name=agent_key_name(request),
+            by=request_actor(request),
             agent_id=envelope["agent_id"],
             expected_version=expected_version,
             idempotency_key=key,
@@ -173,7 +166,7 @@ class OwnerDiffList(OwnerMixin, generics.ListAPIView):
             self.get_owner_id(),
             status=filters.get("status"),
             label=filters.get("label"),
-            agent_key_name=agent_key_name(self.request) if filters.get("mine") else None,
+            agent_key_name=request_actor(self.request).proposer if filters.get("mine") else None,
         )
 
 
@@ -230,8 +223,8 @@ class ApproveDiff(ApiViewMixin, generics.GenericAPIView):
         serializer = ApproveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         diff = services.approve_diff(
-            pk,
-            reviewer=request.user,
+            diff_id=pk,
+            by=request_actor(request),
             edited_content=serializer.validated_data.get("edited_content"),
             note=serializer.validated_data["note"],
         )
@@ -269,7 +262,7 @@ class RejectDiff(ApiViewMixin, generics.GenericAPIView):
             if any(getattr(e, "code", None) in {"required", "blank", "null"} for e in reason_errors):
                 raise ReasonRequired("a reason is required to reject a diff")
             serializer.is_valid(raise_exception=True)
-        diff = services.reject_diff(pk, reviewer=request.user, reason=serializer.validated_data["reason"])
+        diff = services.reject_diff(diff_id=pk, by=request_actor(request), reason=serializer.validated_data["reason"])
         return Response(DiffSerializer(selectors.get_diff(diff.pk)).data)
 
 

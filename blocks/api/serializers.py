@@ -76,10 +76,10 @@ class BlockVersionSerializer(serializers.ModelSerializer):
 
 
 class RevertSerializer(serializers.Serializer):
-    version = serializers.IntegerField(
+    version = StrictIntegerField(
         min_value=1, max_value=MAX_VERSION, help_text="The version whose content comes back."
     )
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_NOTE_LENGTH,
         help_text="Why (kept in the history row; a default names the reviewer and version).",
     )

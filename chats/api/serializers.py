@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from youlab.api.fields import StrictCharField
+
 # --- module chats --------------------------------------------------------------------------------
 
 
@@ -16,7 +18,7 @@ class ModuleChatSerializer(serializers.Serializer):
 
 class ModuleChatPutSerializer(serializers.Serializer):
     # Not trimmed: " abc" is refused by the service rather than silently stored as "abc".
-    chat_id = serializers.CharField(
+    chat_id = StrictCharField(
         max_length=255, trim_whitespace=False,
         help_text="The OpenWebUI chat id: ≤255 characters, no '/', '\\' or control characters.",
     )
@@ -51,7 +53,7 @@ class OwuiKeySecretSerializer(OwuiKeyMaskedSerializer):
 
 class OwuiKeyPutSerializer(serializers.Serializer):
     # No trimming and no length limit here: the service's rules apply (and never quote the key).
-    key = serializers.CharField(
+    key = StrictCharField(
         write_only=True, trim_whitespace=False, allow_blank=True,
         help_text="The learner's OpenWebUI API key: 8–4096 printable ASCII characters, no spaces.",
     )

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from blocks.api.serializers import MAX_VERSION
 from diffs import edits, services
 from diffs.models import DiffStatus, Operation, PendingDiff
+from youlab.api.fields import StrictCharField, StrictIntegerField
 
 # What a list row leaves out (DiffListItemSerializer; diffs.selectors does not even read them).
 HEAVY_DIFF_FIELDS = ("arguments", "proposed_content", "preview")
@@ -18,7 +19,7 @@ MAX_OPERATION_LENGTH = 64
 
 def _text(**kwargs):
     kwargs.setdefault("max_length", MAX_TEXT_LENGTH)
-    return serializers.CharField(trim_whitespace=False, **kwargs)
+    return StrictCharField(trim_whitespace=False, **kwargs)
 
 
 # --- per-operation arguments (canonical names, design.md §4) ---------------------------------
@@ -38,7 +39,7 @@ class StrReplaceArguments(serializers.Serializer):
 
 
 class InsertArguments(serializers.Serializer):
-    insert_line = serializers.IntegerField(
+    insert_line = StrictIntegerField(
         min_value=0, max_value=MAX_VERSION,
         help_text="Insert after this line: 0 is the top, the number of lines is the end.",
     )
@@ -55,7 +56,7 @@ class CreateArguments(serializers.Serializer):
         required=False, allow_blank=True, max_length=10_000,
         help_text="What the block is for (shown to agents and reviewers).",
     )
-    char_limit = serializers.IntegerField(
+    char_limit = StrictIntegerField(
         required=False, min_value=1, max_value=MAX_VERSION,
         help_text="Maximum length of the block's content in characters.",
     )
@@ -75,7 +76,7 @@ assert set(OPERATION_ARGUMENTS) == set(edits.OPERATIONS)
 
 
 class ProposalReasoningSerializer(serializers.Serializer):
-    reasoning = serializers.CharField(
+    reasoning = StrictCharField(
         required=False, allow_blank=True, default="", trim_whitespace=False,
         max_length=services.MAX_REASONING_LENGTH,
         help_text="Why the change is needed, for the reviewer.",
@@ -83,7 +84,7 @@ class ProposalReasoningSerializer(serializers.Serializer):
 
 
 class ProposalMetaSerializer(ProposalReasoningSerializer):
-    agent_id = serializers.CharField(
+    agent_id = StrictCharField(
         required=False, allow_blank=True, default="", max_length=services.MAX_AGENT_ID_LENGTH,
         help_text="The calling agent's own id (the API key names the agent service).",
     )
@@ -94,7 +95,7 @@ class ProposalEnvelopeSerializer(ProposalMetaSerializer):
 
     ENVELOPE_FIELDS = ("operation", "arguments", "reasoning", "agent_id")
 
-    operation = serializers.CharField(
+    operation = StrictCharField(
         max_length=MAX_OPERATION_LENGTH, trim_whitespace=False,
         help_text="append · str_replace · insert · rethink · create, or a Letta / memory-tool "
         "name (core_memory_append, core_memory_replace, memory_replace, memory_str_replace, "
@@ -214,18 +215,18 @@ class DiffListQuerySerializer(DiffListFilterSerializer):
 
 
 class ApproveSerializer(serializers.Serializer):
-    edited_content = serializers.CharField(
+    edited_content = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT_LENGTH,
         help_text="Staff edit: this full text is written instead of the proposal's.",
     )
-    note = serializers.CharField(
+    note = StrictCharField(
         required=False, allow_blank=True, default="", trim_whitespace=False,
         max_length=services.MAX_REASONING_LENGTH, help_text="A note for the record.",
     )
 
 
 class RejectSerializer(serializers.Serializer):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         trim_whitespace=False, max_length=services.MAX_REASONING_LENGTH,
         help_text="Why the proposal is rejected (required; the agent can read it).",
     )

@@ -170,6 +170,8 @@ def test_staff_may_propose_too(staff, block):
         ({"operation": "rethink", "content": "x" * 1_000_001}, 400, "invalid_arguments"),
         ({"operation": "append", "text": "x", "reasoning": "r" * 20_001}, 400, "invalid_input"),
         ({"operation": "append", "text": "x", "agent_id": "a" * 256}, 400, "invalid_input"),
+        ({"operation": "append", "text": "x", "reasoning": 7}, 400, "invalid_input"),  # no coercion
+        ({"operation": "append", "text": "x", "agent_id": 42}, 400, "invalid_input"),
         ({"operation": "create", "content": "x"}, 409, "block_exists"),
         ([{"operation": "append", "text": "x"}], 400, "invalid_input"),
         ("append", 400, "invalid_input"),

@@ -18,11 +18,12 @@ from blocks import selectors as block_selectors
 from blocks import services as block_services
 from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
 from blocks.models import Block, OwnerType
-from youlab import dolt
+from youlab import dolt, webhooks
 
 from . import edits
 from .exceptions import DiffNotFound, DiffNotPending, IdempotencyKeyReused, ReasonRequired, VersionMismatch
 from .models import DiffStatus, Operation, PendingDiff
+from .signals import diff_decided
 
 MAX_REASONING_LENGTH = 20_000
 MAX_AGENT_ID_LENGTH = 255
@@ -52,6 +53,7 @@ def propose_diff(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     render_response=None,
+    callback_url: str = "",
 ) -> tuple[PendingDiff, bool]:
     """Validate an agent's proposed edit and store it as a pending diff.
 
@@ -60,6 +62,8 @@ def propose_diff(
     by this agent key for the same request, the first diff is returned with created=False.
     `render_response(diff)`, if given, makes the answer kept for idempotent replays; it is stored
     in the same INSERT as the diff (one write, not an INSERT and an UPDATE).
+    `callback_url`, if given, must pass youlab.webhooks.check_callback_url (else
+    CallbackNotAllowed, nothing stored); the decision is POSTed there (callbacks app).
     """
     block_services.validate_owner_id(owner_id)
     block_services.validate_label(label)
@@ -67,6 +71,8 @@ def propose_diff(
         raise InvalidBlockInput(f"reasoning must be text of at most {MAX_REASONING_LENGTH} characters")
     if len(agent_id) > MAX_AGENT_ID_LENGTH:
         raise InvalidBlockInput(f"agent_id must be at most {MAX_AGENT_ID_LENGTH} characters")
+    if callback_url:
+        webhooks.check_callback_url(callback_url)
 
     if idempotency_key:
         replay = _idempotent_replay(agent_key_name, idempotency_key, fingerprint)
@@ -112,6 +118,7 @@ def propose_diff(
         agent_id=agent_id,
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
+        callback_url=callback_url,
     )
     if render_response is not None:
         diff.response_body = render_response(diff)
@@ -165,6 +172,7 @@ def _mark_conflict(diff: PendingDiff, reason: str, reviewer) -> PendingDiff:
     diff.reviewed_at = timezone.now()
     diff.updated_at = diff.reviewed_at
     diff.save(update_fields=["status", "conflict_reason", "reviewer", "reviewed_at", "updated_at"])
+    diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(
         f"Conflict on diff {diff.pk}: {diff.owner_id}/{diff.label}: {reason}",
         dolt.author_for_user(reviewer),
@@ -261,6 +269,7 @@ def _mark_approved(diff, block, reviewer, note) -> PendingDiff:
     diff.save(update_fields=[
         "status", "block", "reviewer", "reviewed_at", "updated_at", "review_note", "applied_version",
     ])
+    diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(
         f"Approve diff {diff.pk}: {block.owner_display}/{block.label} v{block.version}",
         dolt.author_for_user(reviewer),
@@ -283,6 +292,7 @@ def reject_diff(diff_id, *, reviewer, reason: str) -> PendingDiff:
             diff.updated_at = now
             diff.review_note = reason.strip()
             diff.save(update_fields=["status", "reviewer", "reviewed_at", "updated_at", "review_note"])
+            diff_decided.send(sender=PendingDiff, diff=diff)
             dolt.commit_on_success(
                 f"Reject diff {diff.pk}: {diff.owner_id}/{diff.label}: {diff.review_note}",
                 dolt.author_for_user(reviewer),

@@ -256,8 +256,40 @@ def uncommitted_changes(using="default") -> list[TableChange]:
         data = {name: bool(changed) for name, changed in cursor.fetchall()}
         cursor.execute(f"SELECT {table} FROM dolt_schema_diff('HEAD', 'WORKING')")
         schema = {name for (name,) in cursor.fetchall()}
+    # Tables in dolt_ignore are never committed by design (dolt_schema_diff still lists them).
+    ignored = ignored_tables(using)
     return [TableChange(name, data.get(name, False), name in schema)
-            for name in sorted(data.keys() | schema)]
+            for name in sorted(data.keys() | schema) if not _is_ignored(name, ignored)]
+
+
+# --- tables kept out of Dolt's history -----------------------------------------------------------
+
+
+def ignore_table(pattern: str, using="default") -> None:
+    """Keep tables matching `pattern` out of every Dolt commit (a `dolt_ignore` row).
+
+    For operational data that changes all the time and whose history is worth nothing (e.g. the
+    callback outbox's attempts): its rows live in the working set, are written and rolled back
+    with SQL transactions as usual, replicate and are backed up, but no commit carries them.
+    """
+    with _cursor(using) as cursor:
+        cursor.execute("REPLACE INTO dolt_ignore (pattern, ignored) VALUES (%s, 1)", [pattern])
+
+
+def unignore_table(pattern: str, using="default") -> None:
+    with _cursor(using) as cursor:
+        cursor.execute("DELETE FROM dolt_ignore WHERE pattern = %s", [pattern])
+
+
+def ignored_tables(using="default") -> list[str]:
+    """The dolt_ignore patterns that ignore (Dolt's `*` / `?` wildcards)."""
+    with _cursor(using) as cursor:
+        cursor.execute("SELECT pattern FROM dolt_ignore WHERE ignored")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _is_ignored(table: str, patterns: list[str]) -> bool:
+    return any(re.fullmatch(re.escape(p).replace(r"\*", ".*").replace(r"\?", "."), table) for p in patterns)
 
 
 # --- the schema: migrations are Dolt commits ---------------------------------------------------

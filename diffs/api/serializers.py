@@ -85,8 +85,9 @@ class ProposalMetaSerializer(ProposalReasoningSerializer):
         required=False, allow_blank=True, default="", max_length=services.MAX_AGENT_ID_LENGTH,
         help_text="The calling agent's own id (the API key names the agent service).",
     )
+    # Checked (length included) by youlab.webhooks.check_callback_url: one validator, one error code.
     callback_url = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=2000, trim_whitespace=False,
+        required=False, allow_blank=True, default="", trim_whitespace=False,
         help_text="Where to POST the decision (approved, rejected, conflict, superseded), signed "
         "with HMAC-SHA256 (X-YouLab-Signature). Its host must be listed in YOULAB_WEBHOOK_HOSTS, "
         "else 400 callback_not_allowed.",

@@ -111,7 +111,7 @@ def webhooks_on(settings):
     return settings
 
 
-def tests_database_url() -> str:
+def database_url_of_tests() -> str:
     db = connection.settings_dict
     return f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
@@ -122,7 +122,7 @@ class Worker:
     def __init__(self, **env):
         self.child = subprocess.Popen(
             [sys.executable, "manage.py", "deliver_callbacks", "--interval", "0.2"], cwd=ROOT,
-            env=app_env(DATABASE_URL=tests_database_url(), YOULAB_WEBHOOK_SECRET=SECRET,
+            env=app_env(DATABASE_URL=database_url_of_tests(), YOULAB_WEBHOOK_SECRET=SECRET,
                         YOULAB_WEBHOOK_HOSTS="127.0.0.1", DJANGO_LOG_LEVEL="INFO", **env),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )

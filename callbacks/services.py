@@ -3,14 +3,15 @@
 * `enqueue_decision` runs inside the decision's transaction (diffs.signals.diff_decided): the
   delivery row commits or rolls back with the decision. Nothing is sent from the request.
 * `claim_due` hands due deliveries to one worker. Dolt has no row locks (select_for_update locks
-  nothing), so a claim is a conditional UPDATE of the row's lease, one short transaction per row:
-  two workers claiming the same row both write its `lease_owner` cell, Dolt merges the two
-  transactions at COMMIT and fails the second with 1213, and that worker skips the row. A lease
+  nothing), so a claim is one conditional UPDATE of the rows' leases: two workers claiming the
+  same row both write its `lease_owner` cell, Dolt merges the two transactions at COMMIT and
+  fails the second with 1213, and that worker looks again. A lease
   that runs out (a worker killed mid-delivery) makes the row claimable again: delivery is
   at-least-once, and receivers dedupe by the delivery id.
-* `deliver` renders the body once (the diff as `GET diffs/{id}/` shows it), keeps those exact
-  bytes for every retry, and POSTs them signed (youlab.webhooks).
-* `record_attempt` marks delivered, schedules the next attempt (exponential backoff with jitter,
+* `body_for` renders the body once (the diff as `GET diffs/{id}/` shows it), stored with the first
+  attempt's outcome so every retry sends those exact bytes; `send` POSTs them signed
+  (youlab.webhooks).
+* `record_attempts` writes a round's outcomes in one transaction: marks delivered, schedules the next attempt (exponential backoff with jitter,
   1 s doubling up to 10 min) or gives up once YOULAB_WEBHOOK_RETRY_SECONDS have passed.
 """
 
@@ -20,7 +21,7 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -34,9 +35,9 @@ from .models import CallbackDelivery, DeliveryStatus
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 600.0
-# Longer than one attempt can take (connect 5 s + answer 10 s, twice), so a live worker's claim
-# never runs out under it.
-LEASE_SECONDS = 60
+# Longer than a claimed delivery can wait and take (two rounds of attempts of at most 2 x (5 s to
+# connect + 10 s to answer) each), so a live worker's claim never runs out under it.
+LEASE_SECONDS = 120
 
 
 def retry_window() -> timedelta:
@@ -65,27 +66,33 @@ def _claimable(now):
 
 
 def claim_due(*, worker: str, limit: int) -> list[CallbackDelivery]:
-    """Up to `limit` due deliveries, now leased to `worker` (oldest due first)."""
-    now = timezone.now()
-    candidates = list(
-        CallbackDelivery.objects.filter(_claimable(now), next_attempt_at__lte=now)
-        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-    )
-    claimed = []
-    for pk in candidates:
+    """Up to `limit` due deliveries, now leased to `worker` (oldest due first).
+
+    One conditional UPDATE claims the whole batch: if another worker's claim of any of these rows
+    committed first, Dolt fails ours with 1213 and we look again (at most three times).
+    """
+    for _ in range(3):
+        now = timezone.now()
+        candidates = list(
+            CallbackDelivery.objects.filter(_claimable(now), next_attempt_at__lte=now)
+            .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+        )
+        if not candidates:
+            return []
+        lease_until = now + timedelta(seconds=LEASE_SECONDS)
         try:
-            won = CallbackDelivery.objects.filter(_claimable(now), pk=pk).update(
-                lease_owner=worker, lease_until=now + timedelta(seconds=LEASE_SECONDS)
+            won = CallbackDelivery.objects.filter(_claimable(now), pk__in=candidates).update(
+                lease_owner=worker, lease_until=lease_until
             )
         except OperationalError as exc:
             if dolt.is_serialization_failure(exc):
-                continue  # another worker's claim of this row committed first
+                continue  # another worker's claim committed first
             raise
-        if won:
-            claimed.append(pk)
-    if not claimed:
-        return []
-    return list(CallbackDelivery.objects.filter(pk__in=claimed, lease_owner=worker).order_by("next_attempt_at"))
+        if not won:
+            return []
+        return list(CallbackDelivery.objects.filter(pk__in=candidates, lease_owner=worker, lease_until=lease_until)
+                    .order_by("next_attempt_at"))
+    return []
 
 
 def render_body(diff_id) -> bytes:
@@ -94,11 +101,10 @@ def render_body(diff_id) -> bytes:
 
 
 def body_for(delivery: CallbackDelivery) -> bytes:
-    """The bytes to send: rendered and stored at the first attempt, the same ever after."""
+    """The bytes to send: rendered at the first attempt and stored with its outcome
+    (record_attempts), the same bytes on every retry."""
     if not delivery.body:
-        body = render_body(delivery.diff_id).decode("utf-8")
-        CallbackDelivery.objects.filter(pk=delivery.pk, body="").update(body=body)
-        delivery.body = CallbackDelivery.objects.filter(pk=delivery.pk).values_list("body", flat=True).first() or body
+        delivery.body = render_body(delivery.diff_id).decode("utf-8")
     return delivery.body.encode("utf-8")
 
 
@@ -107,11 +113,10 @@ def send(delivery: CallbackDelivery, body: bytes) -> webhooks.PostResult:
     return webhooks.post_signed(delivery.url, body, delivery_id=str(delivery.pk), event=delivery.event)
 
 
-def record_attempt(*, delivery: CallbackDelivery, result: webhooks.PostResult, worker: str) -> CallbackDelivery:
-    """Write what one attempt did; returns the delivery as now stored."""
-    now = timezone.now()
+def _outcome(delivery: CallbackDelivery, result: webhooks.PostResult, now) -> dict:
     changes = {
         "attempts": delivery.attempts + 1,
+        "body": delivery.body,
         "last_attempt_at": now,
         "last_status_code": result.status,
         "last_error": result.error,
@@ -125,12 +130,28 @@ def record_attempt(*, delivery: CallbackDelivery, result: webhooks.PostResult, w
     else:
         changes.update(next_attempt_at=min(now + timedelta(seconds=backoff_seconds(changes["attempts"])),
                                            delivery.give_up_at))
-    dolt.retry_on_conflict(
-        lambda: CallbackDelivery.objects.filter(pk=delivery.pk, lease_owner=worker).update(**changes)
-    )
-    for name, value in changes.items():
-        setattr(delivery, name, value)
-    return delivery
+    return changes
+
+
+def record_attempts(*, attempts: list[tuple[CallbackDelivery, webhooks.PostResult]], worker: str) -> list[CallbackDelivery]:
+    """Write what a round of attempts did, in one transaction (one COMMIT for the round)."""
+    now = timezone.now()
+    outcomes = [(delivery, _outcome(delivery, result, now)) for delivery, result in attempts]
+
+    def unit():
+        with transaction.atomic():
+            for delivery, changes in outcomes:
+                CallbackDelivery.objects.filter(pk=delivery.pk, lease_owner=worker).update(**changes)
+
+    dolt.retry_on_conflict(unit)
+    for delivery, changes in outcomes:
+        for name, value in changes.items():
+            setattr(delivery, name, value)
+    return [delivery for delivery, _ in outcomes]
+
+
+def record_attempt(*, delivery: CallbackDelivery, result: webhooks.PostResult, worker: str) -> CallbackDelivery:
+    return record_attempts(attempts=[(delivery, result)], worker=worker)[0]
 
 
 def deliver(*, delivery: CallbackDelivery, worker: str) -> CallbackDelivery:

@@ -81,11 +81,12 @@ class Command(BaseCommand):
             if not claimed:
                 return
             futures = {pool.submit(services.send, d, services.body_for(d)): d for d in claimed}
-            for future, delivery in futures.items():
-                self._record(delivery, future.result())
+            self._record([(delivery, future.result()) for future, delivery in futures.items()])
 
     def _round(self, pool, concurrency, in_flight, timeout):
-        free = concurrency - len(in_flight)
+        # Claim up to two rounds' worth: a burst of decisions goes out in parallel, and the
+        # attempts that finish together are recorded in one transaction.
+        free = concurrency * 2 - len(in_flight)
         if free > 0 and not self.stopping.is_set():
             for delivery in services.claim_due(worker=self.worker, limit=free):
                 in_flight[pool.submit(services.send, delivery, services.body_for(delivery))] = delivery
@@ -93,10 +94,11 @@ class Command(BaseCommand):
             self.stopping.wait(timeout)
             return
         done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
-            self._record(in_flight.pop(future), future.result())
+        if done:
+            self._record([(in_flight.pop(future), future.result()) for future in done])
 
-    def _record(self, delivery, result):
-        delivery = services.record_attempt(delivery=delivery, result=result, worker=self.worker)
-        logger.info("callback %s for diff %s (%s): attempt %s: %s", delivery.pk, delivery.diff_id,
-                    delivery.event, delivery.attempts, "delivered" if result.ok else result.error)
+    def _record(self, attempts):
+        for delivery in services.record_attempts(attempts=attempts, worker=self.worker):
+            logger.info("callback %s for diff %s (%s): attempt %s: %s", delivery.pk, delivery.diff_id,
+                        delivery.event, delivery.attempts, delivery.status if not delivery.last_error
+                        else delivery.last_error)

@@ -154,9 +154,6 @@ def test_no_argument_reaches_another_learner(mcp_server, key, maya):
 
 
 def test_a_session_is_bound_to_its_learner_and_key(mcp_server, key, maya):
-    async def open_session(client):
-        return client.session  # only to learn the session id the server handed out
-
     other_key = APIKey.objects.create_key(name="coach")[1]
     url = mcp_url(mcp_server)
     init = httpx2.post(url, headers={"Authorization": f"Api-Key {key}", "Accept": "application/json, text/event-stream"},

@@ -22,7 +22,7 @@ from blocks import selectors as block_selectors
 from blocks import services as block_services
 from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
 from blocks.models import Block, OwnerType
-from youlab import dolt
+from youlab import dolt, webhooks
 from youlab.errors import ServiceError
 from youlab.validators import identifier_problem
 
@@ -39,6 +39,7 @@ from .exceptions import (
     VersionMismatch,
 )
 from .models import DiffStatus, Operation, PendingDiff, ProposalClaim
+from .signals import diff_decided
 
 MAX_REASONING_LENGTH = 20_000
 MAX_AGENT_ID_LENGTH = 255
@@ -68,6 +69,7 @@ def propose_diff(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     render_response=None,
+    callback_url: str = "",
 ) -> tuple[PendingDiff, bool]:
     """Validate an agent's proposed edit and store it as a pending diff.
 
@@ -77,6 +79,8 @@ def propose_diff(
     whatever the interleaving of the two requests (a ProposalClaim serialises them).
     `render_response(diff)`, if given with an `idempotency_key`, makes the answer kept for
     replays; it is stored in the same INSERT as the diff (one write, not an INSERT and an UPDATE).
+    `callback_url`, if given, must pass youlab.webhooks.check_callback_url (else
+    CallbackNotAllowed, nothing stored); the decision is POSTed there (callbacks app).
     """
     block_services.validate_owner_id(owner_id)
     block_services.validate_label(label)
@@ -87,6 +91,8 @@ def propose_diff(
                                  dot_names=True)
     if problem is not None:
         raise InvalidBlockInput(problem.message, details=problem.details)
+    if callback_url:
+        webhooks.check_callback_url(callback_url)
 
     def store() -> tuple[PendingDiff, bool]:
         return _store_proposal(
@@ -95,6 +101,7 @@ def propose_diff(
             agent_id=agent_id, expected_version=expected_version,
             idempotency_key=idempotency_key or None, fingerprint=fingerprint,
             render_response=render_response if idempotency_key else None,
+            callback_url=callback_url,
         )
 
     if not idempotency_key:
@@ -103,7 +110,8 @@ def propose_diff(
 
 
 def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reasoning, agent_key_name,
-                    agent_id, expected_version, idempotency_key, fingerprint, render_response):
+                    agent_id, expected_version, idempotency_key, fingerprint, render_response,
+                    callback_url):
     block = block_selectors.find_live_block(owner_type, owner_id, label)
     if operation == Operation.CREATE:
         if block is not None:
@@ -144,6 +152,7 @@ def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reason
         agent_id=agent_id,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        callback_url=callback_url,
     )
     if render_response is not None:
         diff.response_body = render_response(diff)
@@ -328,6 +337,7 @@ def _mark_conflict(diff: PendingDiff, reason: str, reviewer) -> PendingDiff:
     diff.reviewed_at = timezone.now()
     diff.updated_at = diff.reviewed_at
     diff.save(update_fields=["status", "conflict_reason", "reviewer", "reviewed_at", "updated_at"])
+    diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(
         f"Conflict on diff {diff.pk}: {diff.owner_id}/{diff.label}: {reason}",
         dolt.author_for_user(reviewer),
@@ -447,6 +457,7 @@ def _mark_approved(diff, block, reviewer, note) -> PendingDiff:
     diff.save(update_fields=[
         "status", "block", "reviewer", "reviewed_at", "updated_at", "review_note", "applied_version",
     ])
+    diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(
         f"Approve diff {diff.pk}: {block.owner_display}/{block.label} v{block.version}",
         dolt.author_for_user(reviewer),
@@ -469,6 +480,7 @@ def reject_diff(diff_id, *, reviewer, reason: str) -> PendingDiff:
             diff.updated_at = now
             diff.review_note = reason.strip()
             diff.save(update_fields=["status", "reviewer", "reviewed_at", "updated_at", "review_note"])
+            diff_decided.send(sender=PendingDiff, diff=diff)
             dolt.commit_on_success(
                 f"Reject diff {diff.pk}: {diff.owner_id}/{diff.label}: {diff.review_note}",
                 dolt.author_for_user(reviewer),

@@ -1,6 +1,6 @@
 """The agent tools of /api/v1/tools/, executed for one learner (the MCP server's tools/call).
 
-Same definitions (youlab.api.tools.TOOLS: names, descriptions, parameters generated from the
+Same definitions (diffs.api.tools.TOOLS: names, descriptions, parameters generated from the
 route serializers), same validation (the routes' serializers and diffs.api.views.parse_proposal,
 aliases included), same services (blocks.selectors, diffs.selectors, diffs.services.propose_diff
 with the REST route's idempotency fingerprint), same answers (the REST bodies). The learner is
@@ -19,9 +19,10 @@ from blocks.models import OwnerType
 from diffs import selectors as diff_selectors
 from diffs import services as diff_services
 from diffs.api.serializers import DiffListFilterSerializer, DiffSerializer
+from diffs.api.tools import TOOLS, Tool, tool_parameters
 from diffs.api.views import parse_proposal
+from youlab.actors import Actor
 from youlab.api.errors import ApiError
-from youlab.api.tools import TOOLS, Tool, tool_parameters
 from youlab.api.views import represent
 
 from . import scopes
@@ -78,7 +79,7 @@ def _propose(tool: Tool, arguments: dict, *, agent, owner_id: str, idempotency_k
     body = {"operation": tool.operation, **{k: v for k, v in arguments.items() if k != "label"}}
     envelope, operation, canonical = parse_proposal(body)
     # The REST route's fingerprint: the same Idempotency-Key and request replay across both doors.
-    fingerprint = diff_services.request_fingerprint({
+    fingerprint = diff_services.request_fingerprint(payload={
         "owner_type": OwnerType.USER, "owner_id": owner_id, "label": label,
         "operation": operation, "arguments": canonical,
         "reasoning": envelope["reasoning"], "agent_id": envelope["agent_id"],
@@ -90,7 +91,7 @@ def _propose(tool: Tool, arguments: dict, *, agent, owner_id: str, idempotency_k
         operation=operation,
         arguments=canonical,
         reasoning=envelope["reasoning"],
-        agent_key_name=agent.name,
+        by=Actor.agent(agent.name),
         agent_id=envelope["agent_id"],
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,

@@ -35,11 +35,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blocks import services as block_services
-from youlab.api.auth import AgentKeyAuthentication, IsAgent
+from youlab.api.auth import AgentKeyAuthentication
 from youlab.api.errors import ApiError
 from youlab.api.parsers import StrictJSONParser
+from youlab.api.permissions import ANYONE_SIGNED_IN
 from youlab.api.views import idempotency_key
+from youlab.validators import validate_owner_id
 
 from . import mcp
 
@@ -60,7 +61,9 @@ class _HeaderView:
                     delete=extend_schema(exclude=True))
 class McpEndpoint(APIView):
     authentication_classes = [AgentKeyAuthentication]
-    permission_classes = [IsAgent]
+    # Agent keys only (the one authentication class); which tool a key may call is its scope,
+    # checked per tool (agents.scopes), so the route itself asks for any valid key.
+    access = {"GET": ANYONE_SIGNED_IN, "POST": ANYONE_SIGNED_IN, "DELETE": ANYONE_SIGNED_IN}
     parser_classes = [StrictJSONParser]
 
     def initial(self, request, *args, **kwargs):
@@ -70,7 +73,7 @@ class McpEndpoint(APIView):
     # --- HTTP methods
 
     def post(self, request, user_id):
-        owner_id = block_services.validate_owner_id(user_id)
+        owner_id = validate_owner_id(user_id)
         message = mcp.parse_message(request.data)
         try:
             return self._answer(request, message, owner_id)
@@ -100,7 +103,7 @@ class McpEndpoint(APIView):
                         status=status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": "POST, DELETE"})
 
     def delete(self, request, user_id):
-        owner_id = block_services.validate_owner_id(user_id)
+        owner_id = validate_owner_id(user_id)
         mcp.end_session(self._session(request, owner_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -144,7 +144,7 @@ def main():
         insert_diffs(cursor, blocks, small_pending, small_pending // 5, staff.pk, 0)
         probe = blocks[len(blocks) // 2][1]
         insert_learners(cursor, sorted({owner for _, owner, _ in blocks}), probe)
-        bl.dolt_commit(cursor, "bench fixtures (small)")
+        bl.dolt_commit("bench fixtures (small)")
         print(f"Measuring at {len(blocks)} blocks / {small_pending} pending diffs ...", flush=True)
         small = measure(client, args.repeat, probe, small_pending, len(blocks))
 
@@ -155,7 +155,7 @@ def main():
         insert_diffs(cursor, more, args.pending - small_pending, (args.pending - small_pending) // 5, staff.pk,
                      small_pending * 2)
         insert_learners(cursor, sorted({owner for _, owner, _ in more}), probe)
-        bl.dolt_commit(cursor, "bench fixtures (large)")
+        bl.dolt_commit("bench fixtures (large)")
         load_s = time.perf_counter() - started
         cursor.execute("SELECT COUNT(*) FROM blocks")
         n_blocks = cursor.fetchone()[0]

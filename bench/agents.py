@@ -63,6 +63,7 @@ def callback_latency(database, decisions, rate, reviewers):
     from django.test.utils import override_settings
 
     from diffs import services as diff_services
+    from youlab.actors import Actor
 
     receiver = Receiver()
     env = dict(bl.os.environ, DATABASE_URL=bl.database_url(database), YOULAB_WEBHOOK_SECRET=SECRET,
@@ -75,7 +76,7 @@ def callback_latency(database, decisions, rate, reviewers):
             diff_ids = [
                 str(diff_services.propose_diff(
                     owner_id=f"learner-{i}", label="student", operation="append",
-                    arguments={"text": f"Likes chess ({i})"}, agent_key_name="bench", callback_url=receiver.url(),
+                    arguments={"text": f"Likes chess ({i})"}, by=Actor.agent("bench"), callback_url=receiver.url(),
                 )[0].pk)
                 for i in range(decisions)
             ]
@@ -91,7 +92,7 @@ def callback_latency(database, decisions, rate, reviewers):
                 pause = started + i / rate - time.perf_counter()
                 if pause > 0:
                     time.sleep(pause)
-                diff_services.approve_diff(diff_ids[i], reviewer=reviewer)
+                diff_services.approve_diff(diff_id=diff_ids[i], by=Actor.staff(reviewer))
                 decided[diff_ids[i]] = time.perf_counter()
             connections.close_all()
 
@@ -192,7 +193,7 @@ def main():
 
         for i in range(max(args.learners, args.decisions)):
             block_services.create_block(owner_id=f"learner-{i}", label="student", content="# Student\n",
-                                        actor="system", reason="bench", dolt_commit=False)
+                                        reason="bench", dolt_commit=False)
         key = bl.create_agent_key("bench")
         from youlab import dolt
 

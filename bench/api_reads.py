@@ -116,7 +116,7 @@ def main():
         raw = bl.connect(name)
         with raw.cursor() as cursor:
             targets = bl.bulk_blocks(cursor, args.learners)
-            bl.dolt_commit(cursor, "bench fixtures")
+            bl.dolt_commit("bench fixtures")
         key = bl.create_agent_key()
         print(f"{len(targets)} blocks; gunicorn ({args.workers} worker(s) x {args.threads} thread(s)) ...",
               flush=True)

@@ -43,12 +43,13 @@ class RetryCounter(logging.Handler):
 
 def make_diffs(blocks):
     from diffs import services
+    from youlab.actors import Actor
 
     diffs = []
     for block_id, owner, label in blocks:
         diff, _ = services.propose_diff(owner_id=owner, label=label, operation="append",
                                         arguments={"text": "Likes chess (bench)"}, reasoning="bench",
-                                        agent_key_name="bench")
+                                        by=Actor.agent("bench"))
         diffs.append(diff.pk)
     return diffs
 
@@ -58,10 +59,12 @@ def approve_all(diff_ids, reviewer):
 
     from diffs import services
     from diffs.models import DiffStatus
+    from youlab.actors import Actor
 
+    by = Actor.staff(reviewer)
     try:
         for pk in diff_ids:
-            result = services.approve_diff(pk, reviewer=reviewer)
+            result = services.approve_diff(diff_id=pk, by=by)
             assert result.status == DiffStatus.APPROVED, result.status
     finally:
         connection.close()
@@ -126,7 +129,7 @@ def main():
         raw = bl.connect(name)
         with raw.cursor() as cursor:
             blocks = bl.bulk_blocks(cursor, learners, content_size=800)
-            bl.dolt_commit(cursor, "bench fixtures")
+            bl.dolt_commit("bench fixtures")
         raw.close()
         reviewers = [get_user_model().objects.create_user(f"reviewer{n}", is_staff=True)
                      for n in range(args.reviewers)]

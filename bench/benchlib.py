@@ -149,8 +149,12 @@ def bulk_blocks(cursor, learners: int, labels=LABELS, *, content_size: int = 150
     return rows
 
 
-def dolt_commit(cursor, message: str) -> None:
-    cursor.execute("CALL DOLT_COMMIT('-A', '-m', %s)", [message])
+def dolt_commit(message: str) -> None:
+    """Commit the fixtures (written by the raw cursor, already in the working set) through
+    youlab.dolt, the one module that speaks Dolt SQL. Django must be set up (fresh_database)."""
+    from youlab import dolt
+
+    dolt.commit(message)
 
 
 # --- statistics and output ---------------------------------------------------------------------

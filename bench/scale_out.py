@@ -150,13 +150,14 @@ def child_setup(n: int) -> None:
     from blocks import services as block_services
     from diffs import services
     from youlab import dolt
+    from youlab.actors import Actor
 
     get_user_model().objects.get_or_create(username="bench-reviewer", defaults={"is_staff": True})
     for i in range(n):
         block = block_services.create_block(owner_id=f"approve-{i:05d}", label="student",
                                             content=f"# Student {i}\nGoal: essays\n", dolt_commit=False)
         services.propose_diff(owner_id=block.owner_id, label=block.label, operation="append",
-                              arguments={"text": "Likes chess (bench)"}, agent_key_name="bench")
+                              arguments={"text": "Likes chess (bench)"}, by=Actor.agent("bench"))
     dolt.commit("bench: approvals fixtures")
 
 
@@ -168,15 +169,26 @@ def child_approve(n: int) -> None:
 
     from diffs import services
     from diffs.models import DiffStatus, PendingDiff
+    from youlab.actors import Actor
 
-    reviewer = get_user_model().objects.get(username="bench-reviewer")
+    reviewer = Actor.staff(get_user_model().objects.get(username="bench-reviewer"))
     pending = list(PendingDiff.objects.filter(status=DiffStatus.PENDING).order_by("owner_id")
                    .values_list("pk", flat=True)[:n])
     assert len(pending) == n, (len(pending), n)
     started = time.perf_counter()
     for pk in pending:
-        assert services.approve_diff(pk, reviewer=reviewer).status == DiffStatus.APPROVED
+        assert services.approve_diff(diff_id=pk, by=reviewer).status == DiffStatus.APPROVED
     print(f"elapsed {time.perf_counter() - started:.6f}")
+
+
+def child_commit(message: str) -> None:
+    """A Dolt commit of the fixtures the raw cursor wrote, through youlab.dolt."""
+    import django
+
+    django.setup()
+    from youlab import dolt
+
+    dolt.commit(message)
 
 
 def approve_round(database_url: str, n: int) -> float:
@@ -212,8 +224,8 @@ def main():
         conn.autocommit(True)
         with conn.cursor() as cursor:
             rows = bl.bulk_blocks(cursor, args.learners)
-            bl.dolt_commit(cursor, "bench fixtures")
         conn.close()
+        run([sys.executable, __file__, "_commit", "bench fixtures"], child_env(url(primary)))
         targets = [(owner, label) for _, owner, label in rows]
         key = run([sys.executable, "manage.py", "create_agent_key", "bench"], child_env(url(primary))).strip()
 
@@ -264,5 +276,7 @@ if __name__ == "__main__":
         child_setup(int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "_approve":
         child_approve(int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "_commit":
+        child_commit(sys.argv[2])
     else:
         main()

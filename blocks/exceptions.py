@@ -1,4 +1,5 @@
-"""Errors of the block services, each with a stable code for the API's error shape."""
+"""Errors of the block services, each with a stable code for the API's error shape (malformed
+input is youlab.errors.InvalidInput, as in every app)."""
 
 from youlab.errors import ServiceError
 
@@ -32,11 +33,6 @@ class BlockReadOnly(BlockError):
 
 class OverCharLimit(BlockError):
     code = "over_char_limit"
-    status = 400
-
-
-class InvalidBlockInput(BlockError):
-    code = "invalid_input"
     status = 400
 
 

@@ -5,13 +5,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from youlab.fields import JSONField
-
-
-# Identifiers (owner ids, labels) compare exactly: the database default utf8mb4_0900_ai_ci would
-# make "Café" and "cafe" (or NFC and NFD spellings, which v1 kept as different files) one block,
-# and Dolt 2.2 applies that collation inconsistently to IN lookups. Free text keeps ai_ci.
-IDENTIFIER_COLLATION = "utf8mb4_0900_bin"
+from youlab.fields import IDENTIFIER_COLLATION, JSONField
 
 
 class OwnerType(models.TextChoices):

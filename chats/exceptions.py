@@ -1,21 +1,14 @@
-"""Errors of the chats services, each with a stable code and HTTP status for the API.
+"""Errors of the chats services, each with a stable code and HTTP status for the API
+(youlab.errors.ServiceError; a malformed id is youlab.errors.InvalidInput, as everywhere).
 
 Messages never contain a learner's key or its ciphertext.
 """
 
+from youlab.errors import ServiceError
 
-class ChatsError(Exception):
+
+class ChatsError(ServiceError):
     code = "chats_error"
-    status = 400
-
-    def __init__(self, message, *, details=None):
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-
-
-class InvalidInput(ChatsError):
-    code = "invalid_input"
     status = 400
 
 

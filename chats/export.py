@@ -26,10 +26,11 @@ from django.utils.dateparse import parse_datetime
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs.models import PendingDiff
 from learners.models import HistoricalLearner, Learner
+from youlab.errors import ServiceError
+from youlab.validators import validate_identifier as validate_id
 
-from .exceptions import ChatsError, InvalidExportDocument
+from .exceptions import InvalidExportDocument
 from .models import HistoricalModuleChat, ModuleChat, UserApiKey
-from .validators import validate_id
 
 FORMAT = "youlab-export"
 FORMAT_VERSION = 2  # 2 added `profile`; version 1 documents (without it) are still read
@@ -307,7 +308,7 @@ def parse_export_document(document) -> ParsedExport:
         raise InvalidExportDocument(f"unknown key(s): {', '.join(sorted(unknown))}")
     try:
         user_id = validate_id(document["user_id"], "user_id")
-    except ChatsError as exc:
+    except ServiceError as exc:
         raise InvalidExportDocument(exc.message) from None
     parsed = ParsedExport(user_id=user_id)
 

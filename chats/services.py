@@ -1,9 +1,9 @@
 """Module chats, learners' OpenWebUI keys, and restoring a learner's export.
 
 Every write is one unit of work: a `dolt.atomic()` transaction (retried as a whole on Dolt's
-serialization failure) that ends in one Dolt commit by the given author. Nothing here writes a
-learner's key in plaintext anywhere: not in a table, a history row, a Dolt commit message, a log
-line or an error message.
+serialization failure) that ends in one Dolt commit by the actor (`by`, youlab.actors). Nothing
+here writes a learner's key in plaintext anywhere: not in a table, a history row, a Dolt commit
+message, a log line or an error message. Reads are in chats.selectors.
 
 Clearing a module chat sets its `chat_id` to "" instead of deleting the row: the triple keeps one
 row (and one simple-history id) for good, so the history of every chat id it ever had, and who
@@ -24,6 +24,8 @@ from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from learners.services import restore_learner_profile
 from youlab import dolt
+from youlab.actors import Actor
+from youlab.validators import validate_identifier
 
 from . import crypto, export
 from .exceptions import (
@@ -34,7 +36,8 @@ from .exceptions import (
     ModuleChatNotFound,
 )
 from .models import HistoricalModuleChat, ModuleChat, OwuiKeyRead, UserApiKey, UserApiKeySecret
-from .validators import validate_id, validate_owui_key
+from .selectors import chat_triple, get_user_key_record
+from .validators import validate_owui_key
 
 logger = logging.getLogger(__name__)
 
@@ -70,56 +73,29 @@ def _insert(instance):
         raise _RowTaken from exc
 
 
-def _stamp(instance, *, actor: str, reason: str, user=None):
+def _stamp(instance, *, by: Actor, reason: str):
     """Who and why for the history row of the next save.
 
     `_history_user` is always set (None for agents) so simple-history never falls back to the
     request's user, which for API-key requests is an Agent, not a Django user.
     """
-    instance._history_actor = actor
+    instance._history_actor = by.history_actor
     instance._change_reason = reason
-    instance._history_user = user
+    instance._history_user = by.user
 
 
 # --- module chats --------------------------------------------------------------------------------
 
 
-def _triple(user_id, agent_id, module_id) -> dict:
-    return {
-        "user_id": validate_id(user_id, "user_id"),
-        "agent_id": validate_id(agent_id, "agent_id"),
-        "module_id": validate_id(module_id, "module_id"),
-    }
-
-
-def get_module_chat(*, user_id: str, agent_id: str, module_id: str) -> ModuleChat:
-    """The triple's current chat; ModuleChatNotFound when there is none or it was cleared."""
-    chat = ModuleChat.objects.filter(**_triple(user_id, agent_id, module_id)).first()
-    if chat is None or chat.is_cleared:
-        raise ModuleChatNotFound(
-            f"no chat for module {module_id!r} of agent {agent_id!r} and learner {user_id!r}"
-        )
-    return chat
-
-
-def list_module_chats(*, user_id: str, agent_id: str | None = None):
-    """The learner's current (not cleared) chats; an unknown learner has none."""
-    chats = ModuleChat.objects.filter(user_id=validate_id(user_id, "user_id")).exclude(chat_id="")
-    if agent_id is not None:
-        chats = chats.filter(agent_id=validate_id(agent_id, "agent_id"))
-    return chats.order_by("agent_id", "module_id")
-
-
 def upsert_module_chat(
-    *, user_id: str, agent_id: str, module_id: str, chat_id: str,
-    actor: str, author: str = dolt.SYSTEM_AUTHOR, user=None,
+    *, user_id: str, agent_id: str, module_id: str, chat_id: str, by: Actor,
 ) -> tuple[ModuleChat, bool]:
     """Point the triple at `chat_id`. Returns (chat, created): created when no chat was set.
 
     Setting the chat it already has writes nothing.
     """
-    triple = _triple(user_id, agent_id, module_id)
-    validate_id(chat_id, "chat_id")
+    triple = chat_triple(user_id=user_id, agent_id=agent_id, module_id=module_id)
+    validate_identifier(chat_id, "chat_id")
     where = f"{triple['user_id']}/{triple['agent_id']}/{triple['module_id']}"
 
     def unit():
@@ -131,25 +107,22 @@ def upsert_module_chat(
             created = chat is None or chat.is_cleared
             if chat is None:
                 chat = ModuleChat(**triple, chat_id=chat_id, created_at=now, updated_at=now)
-                _stamp(chat, actor=actor, reason="Set", user=user)
+                _stamp(chat, by=by, reason="Set")
                 _insert(chat)
             else:
                 chat.chat_id = chat_id
                 chat.updated_at = now
-                _stamp(chat, actor=actor, reason="Set" if created else "Changed", user=user)
+                _stamp(chat, by=by, reason="Set" if created else "Changed")
                 chat.save(update_fields=["chat_id", "updated_at"])
-            dolt.commit_on_success(f"Set module chat {where} -> {chat_id} ({actor})", author)
+            dolt.commit_on_success(f"Set module chat {where} -> {chat_id} ({by})", by.author)
             return chat, created
 
     return _run_unit(unit)
 
 
-def clear_module_chat(
-    *, user_id: str, agent_id: str, module_id: str,
-    actor: str, author: str = dolt.SYSTEM_AUTHOR, user=None,
-) -> ModuleChat:
+def clear_module_chat(*, user_id: str, agent_id: str, module_id: str, by: Actor) -> ModuleChat:
     """Forget the triple's chat: the next get answers ModuleChatNotFound (history keeps it)."""
-    triple = _triple(user_id, agent_id, module_id)
+    triple = chat_triple(user_id=user_id, agent_id=agent_id, module_id=module_id, lookup=True)
     where = f"{triple['user_id']}/{triple['agent_id']}/{triple['module_id']}"
 
     def unit():
@@ -160,9 +133,9 @@ def clear_module_chat(
             old_chat_id = chat.chat_id
             chat.chat_id = ""
             chat.updated_at = timezone.now()
-            _stamp(chat, actor=actor, reason="Cleared", user=user)
+            _stamp(chat, by=by, reason="Cleared")
             chat.save(update_fields=["chat_id", "updated_at"])
-            dolt.commit_on_success(f"Clear module chat {where} (was {old_chat_id}) ({actor})", author)
+            dolt.commit_on_success(f"Clear module chat {where} (was {old_chat_id}) ({by})", by.author)
             return chat
 
     return _run_unit(unit)
@@ -175,40 +148,30 @@ def clear_module_chat(
 # it deletes both rows: no commit, history table or branch ever held the old ciphertext.
 
 
-def get_user_key_record(user_id: str) -> UserApiKey:
-    """The stored key's metadata (fingerprint, last 4, dates); never decrypts."""
-    record = UserApiKey.objects.filter(user_id=validate_id(user_id, "user_id")).first()
-    if record is None:
-        raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
-    return record
-
-
-def read_user_key(user_id: str, *, reader_name: str, reader_prefix: str = "") -> tuple[UserApiKey, str]:
-    """(metadata, plaintext) of the learner's key, for an agent to call OpenWebUI on the
-    learner's behalf. Every call leaves an OwuiKeyRead row (who, which learner, when; never the
-    key) before the key is returned: no read goes unrecorded.
+def read_user_key(*, user_id: str, by: Actor, key_prefix: str = "") -> tuple[UserApiKey, str]:
+    """(metadata, plaintext) of the learner's key, for an agent (`by`, its key's `key_prefix`)
+    to call OpenWebUI on the learner's behalf. Every call leaves an OwuiKeyRead row (who, which
+    learner, when; never the key) before the key is returned: no read goes unrecorded.
 
     Raises KeyNotFound, SecretsNotConfigured or SecretUndecryptable (nothing recorded then).
     """
-    record = get_user_key_record(user_id)
+    record = get_user_key_record(user_id=user_id)
     secret = UserApiKeySecret.objects.filter(key=record).first()
     if secret is None:  # the key was deleted between the two reads
         raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
     key = crypto.decrypt(secret.ciphertext)
     # Its own short write, no Dolt commit (like a proposal): the next commit takes it along.
-    OwuiKeyRead.objects.create(user_id=record.user_id, agent_key_name=reader_name, agent_key_prefix=reader_prefix)
+    OwuiKeyRead.objects.create(user_id=record.user_id, agent_key_name=by.name, agent_key_prefix=key_prefix)
     return record, key
 
 
-def set_user_key(
-    user_id: str, key: str, *, actor: str, author: str = dolt.SYSTEM_AUTHOR,
-) -> tuple[UserApiKey, bool]:
+def set_user_key(*, user_id: str, key: str, by: Actor) -> tuple[UserApiKey, bool]:
     """Store (or replace) the learner's key, encrypted. Returns (record, created).
 
     Setting the key already stored writes nothing (unless its ciphertext had become
     undecryptable, which this repairs).
     """
-    validate_id(user_id, "user_id")
+    validate_identifier(user_id, "user_id")
     validate_owui_key(key)
     ciphertext = crypto.encrypt(key)  # SecretsNotConfigured before anything is written
     key_fingerprint = crypto.fingerprint(key)
@@ -234,12 +197,12 @@ def set_user_key(
             # outside version control, in no commit.
             UserApiKeySecret.objects.update_or_create(key=record, defaults={"ciphertext": ciphertext})
             dolt.commit_on_success(
-                f"Set OpenWebUI key for {user_id} (fingerprint {key_fingerprint}) ({actor})", author
+                f"Set OpenWebUI key for {user_id} (fingerprint {key_fingerprint}) ({by})", by.author
             )
             return record, created
 
     result = _run_unit(unit)
-    logger.info("OpenWebUI key set for %s (fingerprint %s) by %s", user_id, key_fingerprint, actor)
+    logger.info("OpenWebUI key set for %s (fingerprint %s) by %s", user_id, key_fingerprint, by)
     return result
 
 
@@ -250,8 +213,8 @@ def _decrypts_to(secret: UserApiKeySecret, key: str) -> bool:
         return False
 
 
-def delete_user_key(user_id: str, *, actor: str, author: str = dolt.SYSTEM_AUTHOR) -> None:
-    validate_id(user_id, "user_id")
+def delete_user_key(*, user_id: str, by: Actor) -> None:
+    validate_identifier(user_id, "user_id", lookup=True)
 
     def unit():
         with dolt.atomic():
@@ -260,10 +223,10 @@ def delete_user_key(user_id: str, *, actor: str, author: str = dolt.SYSTEM_AUTHO
                 raise KeyNotFound(f"learner {user_id!r} has no OpenWebUI key")
             UserApiKeySecret.objects.filter(key=record).delete()
             record.delete()
-            dolt.commit_on_success(f"Delete OpenWebUI key of {user_id} ({actor})", author)
+            dolt.commit_on_success(f"Delete OpenWebUI key of {user_id} ({by})", by.author)
 
     _run_unit(unit)
-    logger.info("OpenWebUI key of %s deleted by %s", user_id, actor)
+    logger.info("OpenWebUI key of %s deleted by %s", user_id, by)
 
 
 @dataclass
@@ -327,7 +290,7 @@ class ImportResult:
 
 
 def import_user_export(
-    document: dict, *, actor: str = "import:export", author: str = dolt.SYSTEM_AUTHOR,
+    *, document: dict, actor: str = "import:export", author: str = dolt.SYSTEM_AUTHOR,
     dry_run: bool = False,
 ) -> ImportResult:
     """Restore a learner from `export.build_user_export`'s document, as one Dolt commit.

@@ -1,24 +1,13 @@
-"""Input rules shared by the services and the export reader. Messages never quote a key."""
+"""The rule for learners' OpenWebUI keys. Messages never quote a key. (Ids follow the one
+identifier rule, youlab.validators.)"""
 
 import re
 
-from youlab.validators import identifier_problem
+from .exceptions import InvalidKey
 
-from .exceptions import InvalidInput, InvalidKey
-
-MAX_ID_LENGTH = 255
 KEY_MIN_LENGTH = 8  # shorter, and "last 4" would give away half of it
 KEY_MAX_LENGTH = 4096  # OpenWebUI API keys are ~35 characters, its JWTs a few hundred
 _KEY_ALLOWED = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
-
-
-def validate_id(value, name: str) -> str:
-    """Learner, agent, module and chat ids: non-empty text, ≤255 chars, nothing path-like, no
-    control or bidi characters, no surrounding spaces (youlab.validators)."""
-    problem = identifier_problem(value, name, max_length=MAX_ID_LENGTH, dot_names=True)
-    if problem is not None:
-        raise InvalidInput(problem.message, details=problem.details)
-    return value
 
 
 def validate_owui_key(key) -> str:

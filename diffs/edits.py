@@ -19,13 +19,19 @@ imposes nothing. rethink and create take the given content verbatim.
 
 Error codes (EditError.code): unknown_operation, invalid_arguments, old_str_not_found,
 old_str_not_unique, insert_line_out_of_range, block_exists.
+
+Approval. `plan_approval` says what approving a proposal now would write, or why it would end in
+`conflict`: approve_diff applies the plan, the review page shows it.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from youlab.errors import ServiceError
 
 APPEND = "append"
 STR_REPLACE = "str_replace"
@@ -84,21 +90,12 @@ _DEFAULT_MESSAGES = {
 MAX_REPORTED_LINES = 100
 
 
-class EditError(Exception):
+class EditError(ServiceError):
     """An operation that cannot be applied; `code` is stable and goes into the API's error."""
 
     def __init__(self, code: str, message: str | None = None, *, details: dict | None = None):
-        self.code = code
-        self.message = message or _DEFAULT_MESSAGES.get(code, code)
-        self.details = details or {}
-        super().__init__(self.message)
-
-    @property
-    def status(self) -> int:
-        return 409 if self.code == "block_exists" else 400
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
+        super().__init__(message or _DEFAULT_MESSAGES.get(code, code), details=details, code=code,
+                         status=409 if code == "block_exists" else 400)
 
     def __repr__(self) -> str:
         return f"EditError({self.code!r}, {self.message!r}, details={self.details!r})"
@@ -348,3 +345,51 @@ def unified_diff(old: str, new: str, label: str) -> str:
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
         for line in lines
     )
+
+
+# --- approval -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalPlan:
+    """What approving a proposal now would do: write `content`, or end in `conflict` (why)."""
+
+    content: str | None = None
+    conflict: str = ""
+    # Re-applied to a newer version than the proposal was made against (the block moved on).
+    rebased: bool = False
+
+
+def plan_approval(*, operation: str, arguments: Mapping[str, Any], proposed_content: str,
+                  base_version: int | None, block_version: int | None, block_content: str = "",
+                  edited_content: str | None = None) -> ApprovalPlan:
+    """The one statement of the approval rules (design.md §4), for approve_diff and for the
+    review page's preview.
+
+    `block_version`/`block_content` describe the live block the proposal applies to: for
+    `create`, a live block that already holds the label; for the other operations, the block the
+    proposal was made against. None: there is none (not created yet / deleted since).
+
+    * create: applies unless a live block took the label in the meantime;
+    * otherwise the block must still be live; edited text (edit & approve) is written as it is;
+    * at the base version the proposed text is written; a block that moved on gets the operation
+      re-applied to its current text (a rebase), unless it no longer applies.
+    """
+    if operation == CREATE:
+        if block_version is not None:
+            return ApprovalPlan(conflict="a block with this label was created in the meantime")
+        return ApprovalPlan(content=proposed_content if edited_content is None else edited_content)
+    if block_version is None:
+        return ApprovalPlan(conflict="the block was deleted after the proposal")
+    if edited_content is not None:
+        return ApprovalPlan(content=edited_content)
+    if block_version == base_version:
+        return ApprovalPlan(content=proposed_content)
+    try:
+        rebased = apply_operation(block_content, operation, arguments)
+    except EditError as exc:
+        return ApprovalPlan(conflict=(
+            f"block changed from version {base_version} to {block_version} "
+            f"and the edit no longer applies: {exc.message}"
+        ))
+    return ApprovalPlan(content=rebased, rebased=True)

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from blocks.models import IDENTIFIER_COLLATION, OwnerType
-from youlab.fields import JSONField
+from blocks.models import OwnerType
+from youlab.fields import IDENTIFIER_COLLATION, JSONField
 
 
 class Operation(models.TextChoices):
@@ -94,6 +94,16 @@ class PendingDiff(models.Model):
             self.block_id is not None
             and self.base_version is not None
             and self.block.version != self.base_version
+        )
+
+    @property
+    def is_rebase(self) -> bool:
+        """Approved onto a newer version than the one it was proposed against."""
+        return (
+            self.status == DiffStatus.APPROVED
+            and self.base_version is not None
+            and self.applied_version is not None
+            and self.applied_version - 1 != self.base_version
         )
 
 

@@ -3,7 +3,9 @@
 Every decision is one unit of work (`dolt.atomic()`, retried on Dolt's 1213 by
 `dolt.retry_on_conflict`) that writes the block through blocks.services (one version, one
 block_history row linked to the diff), marks the diff, and ends in one Dolt commit authored by
-the reviewer. Proposals make no Dolt commit of their own: they are drafts until decided.
+the reviewer (`by`, youlab.actors). What approving writes, or why it conflicts, is
+diffs.edits.plan_approval (the review page previews the same plan). Proposals make no Dolt commit
+of their own: they are drafts until decided.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from django.utils import timezone
 
 from blocks import selectors as block_selectors
 from blocks import services as block_services
-from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly, InvalidBlockInput
+from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly
 from blocks.models import Block, OwnerType
 from youlab import dolt, webhooks
-from youlab.errors import ServiceError
-from youlab.validators import identifier_problem
+from youlab.actors import Actor
+from youlab.errors import InvalidInput, ServiceError
+from youlab.validators import validate_identifier, validate_label, validate_owner_id
 
 from . import edits
 from .exceptions import (
@@ -46,7 +49,7 @@ MAX_AGENT_ID_LENGTH = 255
 DECIDABLE = (DiffStatus.PENDING,)
 
 
-def request_fingerprint(payload: dict) -> str:
+def request_fingerprint(*, payload: dict) -> str:
     """A stable hash of a proposal request, to tell an idempotent replay from key reuse."""
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -63,7 +66,7 @@ def propose_diff(
     arguments: dict,
     owner_type: str = OwnerType.USER,
     reasoning: str = "",
-    agent_key_name: str = "",
+    by: Actor,
     agent_id: str = "",
     expected_version: int | None = None,
     idempotency_key: str | None = None,
@@ -74,7 +77,8 @@ def propose_diff(
     """Validate an agent's proposed edit and store it as a pending diff.
 
     `operation`/`arguments` are canonical (the API edge maps aliases with
-    edits.normalize_operation). Returns (diff, created): with an `idempotency_key` already used
+    edits.normalize_operation). `by` proposes (an agent key, or staff: `Actor.proposer`).
+    Returns (diff, created): with an `idempotency_key` already used
     by this agent key for the same request, the first diff is returned with created=False,
     whatever the interleaving of the two requests (a ProposalClaim serialises them).
     `render_response(diff)`, if given with an `idempotency_key`, makes the answer kept for
@@ -82,15 +86,14 @@ def propose_diff(
     `callback_url`, if given, must pass youlab.webhooks.check_callback_url (else
     CallbackNotAllowed, nothing stored); the decision is POSTed there (callbacks app).
     """
-    block_services.validate_owner_id(owner_id)
-    block_services.validate_label(label)
+    validate_owner_id(owner_id)
+    validate_label(label)
     if not isinstance(reasoning, str) or len(reasoning) > MAX_REASONING_LENGTH:
-        raise InvalidBlockInput(f"reasoning must be text of at most {MAX_REASONING_LENGTH} characters")
+        raise InvalidInput(f"reasoning must be text of at most {MAX_REASONING_LENGTH} characters",
+                           details={"field": "reasoning"})
     # The same rule as every other agent id (module chats'): youlab.validators.
-    problem = identifier_problem(agent_id, "agent_id", max_length=MAX_AGENT_ID_LENGTH, allow_empty=True,
-                                 dot_names=True)
-    if problem is not None:
-        raise InvalidBlockInput(problem.message, details=problem.details)
+    validate_identifier(agent_id, "agent_id", max_length=MAX_AGENT_ID_LENGTH, allow_empty=True)
+    agent_key_name = by.proposer
     if callback_url:
         webhooks.check_callback_url(callback_url)
 
@@ -134,7 +137,7 @@ def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reason
 
     proposed = edits.apply_operation(current if block else None, operation, arguments)
     char_limit = arguments.get("char_limit") if operation == Operation.CREATE else block.char_limit
-    block_services.check_char_limit(proposed, char_limit)
+    block_services.check_char_limit(content=proposed, char_limit=char_limit)
     _check_open_proposals(owner_type, owner_id, label, agent_key_name)
 
     diff = PendingDiff(
@@ -264,7 +267,7 @@ def _memo_refusal(claim_id: str, token: uuid.UUID, exc) -> None:
 
 
 def _is_refusal(exc) -> bool:
-    return isinstance(exc, (ServiceError, edits.EditError)) and exc.status < 500
+    return isinstance(exc, ServiceError) and exc.status < 500
 
 
 def _with_idempotency_claim(agent_key_name, idempotency_key, fingerprint, store):
@@ -330,126 +333,89 @@ def _get_for_decision(diff_id) -> PendingDiff:
     return diff
 
 
-def _mark_conflict(diff: PendingDiff, reason: str, reviewer) -> PendingDiff:
+def _mark_conflict(diff: PendingDiff, reason: str, by: Actor) -> PendingDiff:
     diff.status = DiffStatus.CONFLICT
     diff.conflict_reason = reason
-    diff.reviewer = reviewer
+    diff.reviewer = by.user
     diff.reviewed_at = timezone.now()
     diff.updated_at = diff.reviewed_at
     diff.save(update_fields=["status", "conflict_reason", "reviewer", "reviewed_at", "updated_at"])
     diff_decided.send(sender=PendingDiff, diff=diff)
-    dolt.commit_on_success(
-        f"Conflict on diff {diff.pk}: {diff.owner_id}/{diff.label}: {reason}",
-        dolt.author_for_user(reviewer),
-    )
+    dolt.commit_on_success(f"Conflict on diff {diff.pk}: {diff.owner_id}/{diff.label}: {reason}", by.author)
     return diff
 
 
 def approve_diff(
-    diff_id, *, reviewer, edited_content: str | None = None, note: str = "",
+    *, diff_id, by: Actor, edited_content: str | None = None, note: str = "",
     only_on_base_version: bool = False,
 ) -> PendingDiff:
-    """Apply a pending diff to the block's current content.
+    """Apply a pending diff to the block's current content, as the reviewer `by`.
 
     When the block moved on since the proposal, the operation is re-applied to the new content
     (a rebase) if it still applies; otherwise the diff becomes `conflict` with the reason and
-    the block is untouched. `edited_content` (edit-and-approve) replaces the proposed text.
-    `only_on_base_version` refuses (BaseVersionMoved, nothing written, the diff stays pending)
-    instead of rebasing. Raises OverCharLimit (nothing written) when the result does not fit.
-    `is_rebase(diff)` tells afterwards whether an approval was applied as proposed.
+    the block is untouched (edits.plan_approval). `edited_content` (edit-and-approve) replaces
+    the proposed text. `only_on_base_version` refuses (BaseVersionMoved, nothing written, the
+    diff stays pending) instead of rebasing. Raises OverCharLimit (nothing written) when the
+    result does not fit. `diff.is_rebase` tells afterwards whether an approval was applied as
+    proposed.
     """
 
     def unit():
         with dolt.atomic():
             diff = _get_for_decision(diff_id)
             if diff.operation == Operation.CREATE:
-                return _approve_create(diff, reviewer, edited_content, note)
-
-            block = Block.objects.filter(pk=diff.block_id).first()
-            if only_on_base_version and (block is None or block.version != diff.base_version):
-                now = f"at version {block.version}" if block is not None else "gone"
-                raise BaseVersionMoved(
-                    f"the block moved on from version {diff.base_version} (now {now}); "
-                    "approve it on its own to rebase it",
-                    details={"base_version": diff.base_version,
-                             "current_version": block.version if block is not None else None},
-                )
-            if block is None or block.is_deleted:
-                return _mark_conflict(diff, "the block was deleted after the proposal", reviewer)
-            if edited_content is not None:
-                new_content = edited_content
-            elif block.version == diff.base_version:
-                new_content = diff.proposed_content
+                block = block_selectors.find_live_block(diff.owner_type, diff.owner_id, diff.label)
             else:
-                try:
-                    new_content = edits.apply_operation(block.content, diff.operation, diff.arguments)
-                except edits.EditError as exc:
-                    return _mark_conflict(
-                        diff,
-                        f"block changed from version {diff.base_version} to {block.version} "
-                        f"and the edit no longer applies: {exc.message}",
-                        reviewer,
+                block = Block.objects.filter(pk=diff.block_id).first()
+                if only_on_base_version and (block is None or block.version != diff.base_version):
+                    now = f"at version {block.version}" if block is not None else "gone"
+                    raise BaseVersionMoved(
+                        f"the block moved on from version {diff.base_version} (now {now}); "
+                        "approve it on its own to rebase it",
+                        details={"base_version": diff.base_version,
+                                 "current_version": block.version if block is not None else None},
                     )
-            block = block_services.update_block_content(
-                block,
-                new_content,
-                actor=block_services.staff_actor(reviewer),
-                reason=_approval_reason(diff, reviewer, edited_content is not None, block.version),
-                expected_version=block.version,
-                user=reviewer,
-                diff_id=diff.pk,
-                dolt_commit=False,
+                if block is not None and block.is_deleted:
+                    block = None
+            plan = edits.plan_approval(
+                operation=diff.operation, arguments=diff.arguments, proposed_content=diff.proposed_content,
+                base_version=diff.base_version, block_version=block.version if block else None,
+                block_content=block.content if block else "", edited_content=edited_content,
             )
-            return _mark_approved(diff, block, reviewer, note)
+            if plan.conflict:
+                return _mark_conflict(diff, plan.conflict, by)
+            reason = _approval_reason(diff, by, edited_content is not None, block.version if block else None)
+            if diff.operation == Operation.CREATE:
+                block = block_services.create_block(
+                    owner_type=diff.owner_type, owner_id=diff.owner_id, label=diff.label, content=plan.content,
+                    description=diff.arguments.get("description", ""), char_limit=diff.arguments.get("char_limit"),
+                    by=by, reason=reason, diff_id=diff.pk, dolt_commit=False,
+                )
+            else:
+                block = block_services.update_block_content(
+                    block=block, content=plan.content, by=by, reason=reason, expected_version=block.version,
+                    diff_id=diff.pk, dolt_commit=False,
+                )
+            return _mark_approved(diff, block, by, note)
 
     return dolt.retry_on_conflict(unit)
 
 
-def is_rebase(diff: PendingDiff) -> bool:
-    """Was this approved diff applied to a newer version than the one it was proposed against?"""
-    return (
-        diff.status == DiffStatus.APPROVED
-        and diff.base_version is not None
-        and diff.applied_version is not None
-        and diff.applied_version - 1 != diff.base_version
-    )
-
-
-def _approval_reason(diff, reviewer, edited: bool, from_version) -> str:
+def _approval_reason(diff, by: Actor, edited: bool, from_version) -> str:
     how = "edited and approved" if edited else "approved"
     rebased = (
         f", rebased from v{diff.base_version}"
         if not edited and diff.base_version is not None and diff.base_version != from_version
         else ""
     )
-    return f"Diff {diff.pk} ({diff.operation}) {how} by {reviewer.get_username()}{rebased}"
+    return f"Diff {diff.pk} ({diff.operation}) {how} by {by.name or by}{rebased}"
 
 
-def _approve_create(diff, reviewer, edited_content, note) -> PendingDiff:
-    if block_selectors.find_live_block(diff.owner_type, diff.owner_id, diff.label) is not None:
-        return _mark_conflict(diff, "a block with this label was created in the meantime", reviewer)
-    content = edited_content if edited_content is not None else diff.proposed_content
-    block = block_services.create_block(
-        owner_type=diff.owner_type,
-        owner_id=diff.owner_id,
-        label=diff.label,
-        content=content,
-        description=diff.arguments.get("description", ""),
-        char_limit=diff.arguments.get("char_limit"),
-        actor=block_services.staff_actor(reviewer),
-        reason=_approval_reason(diff, reviewer, edited_content is not None, None),
-        user=reviewer,
-        diff_id=diff.pk,
-        dolt_commit=False,
-    )
-    return _mark_approved(diff, block, reviewer, note)
-
-
-def _mark_approved(diff, block, reviewer, note) -> PendingDiff:
+def _mark_approved(diff, block, by: Actor, note) -> PendingDiff:
     now = timezone.now()
     diff.status = DiffStatus.APPROVED
     diff.block = block
-    diff.reviewer = reviewer
+    diff.reviewer = by.user
     diff.reviewed_at = now
     diff.updated_at = now
     diff.review_note = note
@@ -459,14 +425,13 @@ def _mark_approved(diff, block, reviewer, note) -> PendingDiff:
     ])
     diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(
-        f"Approve diff {diff.pk}: {block.owner_display}/{block.label} v{block.version}",
-        dolt.author_for_user(reviewer),
+        f"Approve diff {diff.pk}: {block.owner_display}/{block.label} v{block.version}", by.author,
     )
     return diff
 
 
-def reject_diff(diff_id, *, reviewer, reason: str) -> PendingDiff:
-    """Reject a pending diff with the reviewer's reason; the block is untouched."""
+def reject_diff(*, diff_id, by: Actor, reason: str) -> PendingDiff:
+    """Reject a pending diff with the reviewer's (`by`) reason; the block is untouched."""
     if not isinstance(reason, str) or not reason.strip():
         raise ReasonRequired("a reason is required to reject a diff")
 
@@ -475,17 +440,15 @@ def reject_diff(diff_id, *, reviewer, reason: str) -> PendingDiff:
             diff = _get_for_decision(diff_id)
             now = timezone.now()
             diff.status = DiffStatus.REJECTED
-            diff.reviewer = reviewer
+            diff.reviewer = by.user
             diff.reviewed_at = now
             diff.updated_at = now
             diff.review_note = reason.strip()
             diff.save(update_fields=["status", "reviewer", "reviewed_at", "updated_at", "review_note"])
             diff_decided.send(sender=PendingDiff, diff=diff)
             dolt.commit_on_success(
-                f"Reject diff {diff.pk}: {diff.owner_id}/{diff.label}: {diff.review_note}",
-                dolt.author_for_user(reviewer),
+                f"Reject diff {diff.pk}: {diff.owner_id}/{diff.label}: {diff.review_note}", by.author,
             )
             return diff
 
     return dolt.retry_on_conflict(unit)
-

@@ -2,7 +2,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from blocks.models import IDENTIFIER_COLLATION
+from youlab.fields import IDENTIFIER_COLLATION
 
 
 class Learner(models.Model):

@@ -1,8 +1,8 @@
 """The one writer of `learners` and its search words: agents, staff, imports and restores.
 
 A change is one unit of work (`dolt.atomic()`, retried on Dolt's 1213) that saves the profile
-(simple-history adds the learner_history row; `updated_by` names the actor), rewrites the
-learner's search words, and ends in one Dolt commit by the given author. Setting what is already
+(simple-history adds the learner_history row; `updated_by` names the actor, `by`), rewrites the
+learner's search words, and ends in one Dolt commit by the actor. Setting what is already
 there writes nothing. Imports call `import_learner_profiles` inside their own transaction and
 make their own Dolt commit.
 """
@@ -18,8 +18,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from blocks.services import UNSET, validate_owner_id
 from youlab import dolt
+from youlab.actors import Actor
+from youlab.unset import UNSET
+from youlab.validators import validate_owner_id
 
 from . import names
 from .exceptions import InvalidProfile
@@ -30,13 +32,18 @@ MAX_EMAIL_LENGTH = Learner._meta.get_field("email").max_length
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def clean_display_name(value) -> str:
-    """A display name: text without control characters, surrounding spaces dropped."""
+def _profile_text(value, field: str) -> str:
+    """A profile field as text, surrounding spaces dropped ("" for none)."""
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidProfile("display_name must be a string", details={"field": "display_name"})
-    value = value.strip()
+        raise InvalidProfile(f"{field} must be a string", details={"field": field})
+    return value.strip()
+
+
+def _clean_display_name(value) -> str:
+    """A display name: text without control characters."""
+    value = _profile_text(value, "display_name")
     if len(value) > MAX_DISPLAY_NAME_LENGTH or _CONTROL.search(value):
         raise InvalidProfile(
             f"display_name must be at most {MAX_DISPLAY_NAME_LENGTH} characters without control "
@@ -45,13 +52,9 @@ def clean_display_name(value) -> str:
     return value
 
 
-def clean_email(value) -> str:
+def _clean_email(value) -> str:
     """An email address (or "" for none)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidProfile("email must be a string", details={"field": "email"})
-    value = value.strip()
+    value = _profile_text(value, "email")
     if not value:
         return ""
     try:
@@ -71,12 +74,12 @@ def _replace_words(learner: Learner) -> None:
     )
 
 
-def _save(learner: Learner, *, created: bool, actor: str, reason: str, user=None, date=None) -> Learner:
+def _save(learner: Learner, *, created: bool, by: Actor, reason: str, date=None) -> Learner:
     now = date or timezone.now()
-    learner.updated_by = actor
+    learner.updated_by = by.history_actor
     learner.updated_at = now
     learner._change_reason = reason
-    learner._history_user = user  # never the request's user: for agents that is not a Django user
+    learner._history_user = by.user  # never the request's user: for agents that is not a Django user
     if date is not None:
         learner._history_date = date
     if created:
@@ -98,18 +101,16 @@ def set_learner_profile(
     user_id: str,
     display_name=UNSET,
     email=UNSET,
-    actor: str,
-    author: str = dolt.SYSTEM_AUTHOR,
-    user=None,
+    by: Actor,
 ) -> tuple[Learner, bool]:
     """Set the learner's display name and/or email; a field left UNSET keeps its value, "" clears
     it. Returns (learner, changed)."""
     validate_owner_id(user_id)
     wanted = {}
     if display_name is not UNSET:
-        wanted["display_name"] = clean_display_name(display_name)
+        wanted["display_name"] = _clean_display_name(display_name)
     if email is not UNSET:
-        wanted["email"] = clean_email(email)
+        wanted["email"] = _clean_email(email)
 
     def unit():
         with dolt.atomic():
@@ -124,10 +125,10 @@ def set_learner_profile(
                 setattr(learner, name, value)
             reason = "Set " + " and ".join(name.replace("_", " ") for name in changes)
             try:
-                _save(learner, created=created, actor=actor, reason=reason, user=user)
+                _save(learner, created=created, by=by, reason=reason)
             except IntegrityError as exc:
                 raise _RowTaken from exc
-            dolt.commit_on_success(f"{reason} of learner {user_id} ({actor})", author)
+            dolt.commit_on_success(f"{reason} of learner {user_id} ({by})", by.author)
             return learner, True
 
     for _ in range(2):
@@ -148,7 +149,7 @@ class ImportedProfile:
 
 
 def import_learner_profiles(
-    profiles: Iterable[ImportedProfile], *, actor: str, dry_run: bool = False,
+    *, profiles: Iterable[ImportedProfile], by: Actor, dry_run: bool = False,
 ) -> dict[str, str]:
     """Fill learners' profiles from an import, inside the caller's transaction (the import makes
     the Dolt commit). Returns {user_id: what changed} for the learners whose profile changed.
@@ -160,7 +161,7 @@ def import_learner_profiles(
     wanted: dict[str, dict[str, str]] = {}
     for profile in profiles:
         fields = {}
-        for name, clean in (("display_name", clean_display_name), ("email", clean_email)):
+        for name, clean in (("display_name", _clean_display_name), ("email", _clean_email)):
             try:
                 value = clean(getattr(profile, name))
             except InvalidProfile:
@@ -187,7 +188,7 @@ def import_learner_profiles(
             continue
         for name, value in changes.items():
             setattr(learner, name, value)
-        _save(learner, created=created, actor=actor, reason=f"Imported {what}")
+        _save(learner, created=created, by=by, reason=f"Imported {what}")
     return changed
 
 

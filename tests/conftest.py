@@ -5,9 +5,17 @@ utf8mb4_0900_ai_ci. If the server is not there the run fails at database setup: 
 skipped for a missing Dolt.
 """
 
+from datetime import timedelta
+
 import MySQLdb
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests.factories import make_agent_key
+from tests.support import client_for_key, use_database
 
 
 def raw_connect(database=None, autocommit=True):
@@ -41,6 +49,75 @@ def staff_user(db, django_user_model):
         username="rita", password="pw-rita-123", email="rita@example.org",
         first_name="Rita", last_name="Reviewer", is_staff=True, is_superuser=True,
     )
+
+
+# --- API clients: an agent key, a staff login, nobody -------------------------------------------
+
+
+@pytest.fixture
+def agent_key(db):
+    """(AgentKey, secret) of an agent service named `tutor` (every scope)."""
+    return make_agent_key(name="tutor")
+
+
+@pytest.fixture
+def agent(agent_key) -> APIClient:
+    return client_for_key(agent_key[1])
+
+
+@pytest.fixture
+def other_agent(db) -> APIClient:
+    return client_for_key(make_agent_key(name="coach")[1])
+
+
+@pytest.fixture
+def staff(staff_user) -> APIClient:
+    client = APIClient()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def anon(db) -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def revoked(db) -> APIClient:
+    return client_for_key(make_agent_key(name="retired", revoked=True)[1])
+
+
+@pytest.fixture
+def expired(db) -> APIClient:
+    return client_for_key(make_agent_key(name="lapsed", expiry_date=timezone.now() - timedelta(days=1))[1])
+
+
+@pytest.fixture
+def bad_key(db) -> APIClient:
+    return client_for_key("abcdefgh.not-a-real-key")
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_database(transactional_db):
+    """A brand-new, migrated Dolt database (not the test database), dropped afterwards."""
+    from django.db import connection
+
+    name = f"{connection.settings_dict['NAME']}_fresh"
+    admin = raw_connect(database="")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci")
+        with use_database(name):
+            call_command("migrate", verbosity=0)
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
 
 
 def pytest_sessionfinish(session, exitstatus):

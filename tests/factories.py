@@ -4,6 +4,8 @@ import itertools
 
 from blocks import services as block_services
 from blocks.models import OwnerType
+from diffs import services as diff_services
+from youlab.actors import Actor
 
 _seq = itertools.count(1)
 
@@ -18,6 +20,21 @@ def make_block(owner_id=None, label=None, content="hello", **kwargs):
         dolt_commit=kwargs.pop("dolt_commit", False),
         **kwargs,
     )
+
+
+def propose(block, operation, reasoning="because", agent="tutor", **arguments):
+    """A pending proposal by the agent key `agent` for `block`."""
+    diff, _ = diff_services.propose_diff(
+        owner_type=block.owner_type,
+        owner_id=block.owner_id,
+        label=block.label,
+        operation=operation,
+        arguments=arguments,
+        reasoning=reasoning,
+        by=Actor.agent(agent),
+        agent_id=f"agent-{agent}",
+    )
+    return diff
 
 
 def make_agent_key(name="tutor", scopes=None, **kwargs):

@@ -14,7 +14,8 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 from rest_framework_api_key.models import APIKey
 
-from . import dolt, keys
+from . import keys
+from .actors import Actor
 from .models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey, Scope
 
 if admin.site.is_registered(APIKey):
@@ -80,7 +81,7 @@ class AgentKeyAdmin(admin.ModelAdmin):
                     name=form.cleaned_data["name"],
                     scopes=[s for s in ALL_SCOPES if s in form.cleaned_data["scopes"]],
                     allow_duplicate=form.cleaned_data["allow_duplicate"],
-                    author=dolt.author_for_user(request.user),
+                    by=Actor.staff(request.user),
                 )
             except keys.AgentKeyError as exc:
                 form.add_error(None, exc.message)
@@ -109,14 +110,14 @@ class AgentKeyAdmin(admin.ModelAdmin):
         # The change form's one editable field is `revoked`; it goes through the service.
         if change and "revoked" in form.changed_data and obj.revoked:
             keys.revoke_agent_keys(name=obj.name, prefix=obj.prefix,
-                                   author=dolt.author_for_user(request.user))
+                                   by=Actor.staff(request.user))
 
     @admin.action(description="Revoke selected agent keys", permissions=["change"])
     def revoke_selected(self, request, queryset):
         revoked = [
             key for key in queryset.filter(revoked=False)
             if keys.revoke_agent_keys(name=key.name, prefix=key.prefix,
-                                      author=dolt.author_for_user(request.user))
+                                      by=Actor.staff(request.user))
         ]
         if revoked:
             names = ", ".join(f"{k.name} ({k.prefix})" for k in revoked)

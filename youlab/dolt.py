@@ -82,13 +82,6 @@ def author(name: str, email: str) -> str:
     return f"{clean_name} <{clean_email}>"
 
 
-def author_for_user(user) -> str:
-    """The Dolt author for a Django user (a reviewer)."""
-    name = user.get_full_name() or user.get_username()
-    email = user.email or f"{user.get_username()}@youlab.local"
-    return author(name, email)
-
-
 # --- errors and retries ------------------------------------------------------------------------
 
 

@@ -17,3 +17,10 @@ class JSONField(models.JSONField):
         if compiler.connection.vendor == "mysql":
             return f"CAST({sql} AS CHAR)", params
         return sql, params
+
+
+# Identifiers (owner ids, labels, module chat ids, key owners) compare exactly: the database
+# default utf8mb4_0900_ai_ci would make "Café" and "cafe" (or NFC and NFD spellings, which v1 kept
+# as different files) one row, and Dolt 2.2 applies that collation inconsistently to IN lookups.
+# Free text keeps ai_ci.
+IDENTIFIER_COLLATION = "utf8mb4_0900_bin"

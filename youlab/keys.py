@@ -11,6 +11,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from youlab import dolt
+from youlab.actors import Actor
 from youlab.errors import ServiceError
 from youlab.models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey
 
@@ -45,10 +46,10 @@ def parse_scopes(text: str | None) -> list[str]:
 
 def create_agent_key(*, name: str, scopes: list[str] | None = None,
                      allow_duplicate: bool = False,
-                     author: str = dolt.SYSTEM_AUTHOR) -> tuple[AgentKey, str]:
+                     by: Actor | None = None) -> tuple[AgentKey, str]:
     """A new key (row, secret). The secret exists only in the return value: store it now.
 
-    One Dolt commit by `author` records who made which key (name, prefix, scopes; never the
+    One Dolt commit by `by` (default: the system) records who made which key (name, prefix, scopes; never the
     secret or its hash in the message)."""
     if len(name) > NAME_MAX or not NAME_RE.match(name):
         raise AgentKeyError(
@@ -68,15 +69,15 @@ def create_agent_key(*, name: str, scopes: list[str] | None = None,
             )
         api_key, secret = AgentKey.objects.create_key(name=name, scopes=list(scopes))
         dolt.commit_on_success(
-            f"Create agent key {name} ({api_key.prefix}), scopes {','.join(api_key.scopes)}", author
+            f"Create agent key {name} ({api_key.prefix}), scopes {','.join(api_key.scopes)}",
+            (by or Actor.system()).author,
         )
         return api_key, secret
 
 
-def revoke_agent_keys(*, name: str, prefix: str | None = None,
-                      author: str = dolt.SYSTEM_AUTHOR) -> int:
+def revoke_agent_keys(*, name: str, prefix: str | None = None, by: Actor | None = None) -> int:
     """Revoke the active keys of `name` (only the one with `prefix`, if given); how many.
-    One Dolt commit by `author` when something was revoked."""
+    One Dolt commit by `by` (default: the system) when something was revoked."""
     with dolt.atomic():
         keys = AgentKey.objects.filter(name=name, revoked=False)
         if prefix:
@@ -87,7 +88,8 @@ def revoke_agent_keys(*, name: str, prefix: str | None = None,
             api_key.save(update_fields=["revoked"])  # save(), not update(): caches hear of it
             revoked.append(api_key.prefix)
         if revoked:
-            dolt.commit_on_success(f"Revoke agent key {name} ({', '.join(revoked)})", author)
+            dolt.commit_on_success(f"Revoke agent key {name} ({', '.join(revoked)})",
+                                   (by or Actor.system()).author)
     return len(revoked)
 
 

@@ -46,10 +46,12 @@ INSTALLED_APPS = [
     "simple_history",
     # Listed after django_mysql: its ready() drops the check Dolt cannot answer.
     "youlab.apps.YoulabConfig",
+    # The apps (their floors: README "How the code is laid out"; tests/test_architecture.py).
     "blocks",
     "learners",
     "diffs",
     "chats",
+    "staff",
     "callbacks",
 ]
 

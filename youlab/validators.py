@@ -6,9 +6,15 @@ the text around them is displayed: C0 and C1 control characters (and DEL), Unico
 controls (an RLO makes `evil\u202egnp.txt` read as `evil.txt.png`) and the line and paragraph
 separators. Zero-width joiners stay allowed: emoji sequences need them.
 
-`identifier_problem` only says what is wrong; each app raises its own error with the message and
-details (`field`, and `code_point` / `character` for a forbidden character), so the API answers
-400 `invalid_input` naming the offending code point.
+No identifier begins or ends with spaces. Some owner ids stored by v1 and Letta imports before
+that rule do; they stay readable: lookups of existing rows (`lookup=True`: the read routes, a
+decision on an existing block) accept them, but nothing new is written under such an id (a block,
+a proposal, a module chat, a key, a profile).
+
+`validate_identifier` is the one validator every app calls (directly, or through
+`validate_owner_id` / `validate_label`): it raises youlab.errors.InvalidInput, so the API answers
+400 `invalid_input` with the message and `details` (`field`, and `code_point` / `character` for
+a forbidden character). `identifier_problem` says what is wrong without raising.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from youlab.errors import InvalidInput
 
 MAX_IDENTIFIER_LENGTH = 255
 
@@ -52,7 +60,7 @@ def identifier_problem(value, name: str, *, field: str | None = None,
     """What is wrong with `value` as the identifier `name` (in words; `field` in details, the
     name by default), or None when it is acceptable.
 
-    `trimmed`: surrounding spaces are refused (owner ids predate this rule and keep them);
+    `trimmed`: surrounding spaces are refused (False only to look up rows written before the rule);
     `dot_names`: "." and ".." are acceptable (labels refuse them: they name files in v1).
     """
     details = {"field": field or name}
@@ -79,3 +87,29 @@ def identifier_problem(value, name: str, *, field: str | None = None,
     if trimmed and value != value.strip():
         return IdentifierProblem(f"{name} may not begin or end with spaces", details)
     return None
+
+
+def validate_identifier(value, name: str, *, field: str | None = None, max_length: int = MAX_IDENTIFIER_LENGTH,
+                        allow_empty: bool = False, dot_names: bool = True, lookup: bool = False) -> str:
+    """`value` if it is acceptable as the identifier `name`, else InvalidInput (400
+    `invalid_input`, `details.field` = `field` or `name`).
+
+    `lookup=True`: the value only finds existing rows, which may predate the no-surrounding-spaces
+    rule; everything else is checked the same.
+    """
+    problem = identifier_problem(value, name, field=field, max_length=max_length, allow_empty=allow_empty,
+                                 trimmed=not lookup, dot_names=dot_names)
+    if problem is not None:
+        raise InvalidInput(problem.message, details=problem.details)
+    return value
+
+
+def validate_owner_id(owner_id, *, lookup: bool = False) -> str:
+    """A learner id or shared namespace (`details.field` = "owner_id")."""
+    return validate_identifier(owner_id, "owner id", field="owner_id", lookup=lookup)
+
+
+def validate_label(label) -> str:
+    """A block label: free text (v1 had `目标` and `reading-list`), never "." or ".." (they named
+    files in v1)."""
+    return validate_identifier(label, "label", dot_names=False)

@@ -4,9 +4,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from blocks import services
-from blocks.exceptions import InvalidBlockInput
 from blocks.models import Block, HistoricalBlock
 from youlab.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, refuse_unknown_fields
+from youlab.errors import InvalidInput
+from youlab.validators import MAX_IDENTIFIER_LENGTH, validate_label
 
 MAX_VERSION = 2**31 - 1
 MAX_NOTE_LENGTH = 20_000
@@ -14,8 +15,8 @@ MAX_NOTE_LENGTH = 20_000
 
 def _label_validator(value):
     try:
-        services.validate_label(value)
-    except InvalidBlockInput as exc:
+        validate_label(value)
+    except InvalidInput as exc:
         raise serializers.ValidationError(exc.message, code="invalid")
 
 
@@ -24,7 +25,7 @@ class BlockLabelSerializer(serializers.Serializer):
 
     label = serializers.CharField(
         min_length=1,
-        max_length=services.MAX_LABEL_LENGTH,
+        max_length=MAX_IDENTIFIER_LENGTH,
         trim_whitespace=False,
         validators=[_label_validator],
         help_text="The memory block's label, e.g. `human`, `persona`, `reading-list` or `目标`.",

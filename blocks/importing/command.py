@@ -29,9 +29,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
-from blocks.exceptions import InvalidBlockInput
-from blocks.services import validate_owner_id
 from youlab import dolt
+from youlab.errors import InvalidInput as InvalidBlockInput
+from youlab.validators import validate_owner_id
 
 from .core import DEFAULT_BATCH_SIZE, MAIN_BRANCH, import_records
 from .records import ImportRecord

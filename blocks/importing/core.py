@@ -42,13 +42,14 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from blocks.exceptions import InvalidBlockInput
 from blocks.models import Block, HistoricalBlock, OwnerType
-from blocks.services import validate_label, validate_owner_id
 from diffs.edits import unified_diff
 from diffs.models import DiffStatus, Operation, PendingDiff
 from learners.services import ImportedProfile, import_learner_profiles
 from youlab import dolt
+from youlab.actors import Actor
+from youlab.errors import InvalidInput as InvalidBlockInput
+from youlab.validators import validate_label, validate_owner_id
 
 from .records import (
     MAX_IMPORT_KEY_LENGTH,
@@ -1068,7 +1069,8 @@ class _Importer:
 
                 def unit(chunk=chunk, actor=actor):
                     with transaction.atomic():
-                        return import_learner_profiles(chunk, actor=actor, dry_run=self.dry_run)
+                        return import_learner_profiles(profiles=chunk, by=Actor.importer(actor.removeprefix("import:")),
+                                                       dry_run=self.dry_run)
 
                 try:
                     changed = dolt.retry_on_conflict(unit)

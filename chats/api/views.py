@@ -1,4 +1,5 @@
-"""Module chats, learners' OpenWebUI keys and learner export. Thin: chats.services has the rules."""
+"""Module chats, learners' OpenWebUI keys and learner export. Thin: chats.selectors read,
+chats.services write (their errors are ServiceErrors, answered by the API's one handler)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -6,15 +7,12 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chats import services
-from chats.exceptions import ChatsError
+from chats import selectors, services
 from chats.export import build_user_export
-from youlab import dolt
 from youlab.api import openapi
-from youlab.api.auth import actor_for, is_agent
-from youlab.api.errors import ApiError
+from youlab.api.auth import is_agent, request_actor
 from youlab.api.permissions import agents_and_staff
-from youlab.api.views import ApiViewMixin
+from youlab.api.views import ApiViewMixin, put_response
 from youlab.models import Scope
 
 from .serializers import (
@@ -25,20 +23,6 @@ from .serializers import (
     OwuiKeyPutSerializer,
     OwuiKeySecretSerializer,
 )
-
-AGENT_EMAIL = "agent@youlab.local"
-
-
-def _author(request) -> str:
-    """The Dolt commit author for a request: the agent key's name, or the staff user."""
-    if is_agent(request):
-        return dolt.author(request.user.actor, AGENT_EMAIL)
-    return dolt.author_for_user(request.user)
-
-
-def _history_user(request):
-    return None if is_agent(request) else request.user
-
 
 _D400 = (
     "`invalid_input`: an id is empty, longer than 255 characters, or holds '/', '\\', control "
@@ -64,15 +48,6 @@ MODULE_ID = OpenApiParameter(
 )
 
 
-class ChatsView(ApiViewMixin, APIView):
-    """Maps the services' errors onto the API's error shape."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, ChatsError):
-            exc = ApiError(exc.code, exc.message, exc.status, exc.details)
-        return super().handle_exception(exc)
-
-
 # --- module chats --------------------------------------------------------------------------------
 
 _D404_CHAT = "`module_chat_not_found`: no chat is set for the module, or it was cleared."
@@ -92,7 +67,7 @@ READ_CHATS = agents_and_staff(Scope.CHATS, "chats.view_modulechat")
 CHANGE_CHATS = agents_and_staff(Scope.CHATS, "chats.change_modulechat")
 
 
-class ModuleChatDetailView(ChatsView):
+class ModuleChatDetailView(ApiViewMixin, APIView):
     access = {"GET": READ_CHATS, "PUT": CHANGE_CHATS, "DELETE": CHANGE_CHATS}
 
     @extend_schema(
@@ -105,7 +80,7 @@ class ModuleChatDetailView(ChatsView):
         examples=[_CHAT_EXAMPLE],
     )
     def get(self, request, user_id, agent_id, module_id):
-        chat = services.get_module_chat(user_id=user_id, agent_id=agent_id, module_id=module_id)
+        chat = selectors.get_module_chat(user_id=user_id, agent_id=agent_id, module_id=module_id)
         return Response(ModuleChatSerializer(chat).data)
 
     @extend_schema(
@@ -132,13 +107,9 @@ class ModuleChatDetailView(ChatsView):
         body.is_valid(raise_exception=True)
         chat, created = services.upsert_module_chat(
             user_id=user_id, agent_id=agent_id, module_id=module_id,
-            chat_id=body.validated_data["chat_id"],
-            actor=actor_for(request), author=_author(request), user=_history_user(request),
+            chat_id=body.validated_data["chat_id"], by=request_actor(request),
         )
-        return Response(
-            ModuleChatSerializer(chat).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return put_response(ModuleChatSerializer(chat).data, created=created)
 
     @extend_schema(
         tags=["module chats"],
@@ -150,8 +121,7 @@ class ModuleChatDetailView(ChatsView):
     )
     def delete(self, request, user_id, agent_id, module_id):
         services.clear_module_chat(
-            user_id=user_id, agent_id=agent_id, module_id=module_id,
-            actor=actor_for(request), author=_author(request), user=_history_user(request),
+            user_id=user_id, agent_id=agent_id, module_id=module_id, by=request_actor(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -168,12 +138,12 @@ class ModuleChatDetailView(ChatsView):
     responses={200: ModuleChatSerializer(many=True), **_errors(400)},
     examples=[_CHAT_EXAMPLE],
 )
-class ModuleChatListView(ChatsView, generics.ListAPIView):
+class ModuleChatListView(ApiViewMixin, generics.ListAPIView):
     serializer_class = ModuleChatSerializer
     access = {"GET": READ_CHATS}
 
     def get_queryset(self):
-        return services.list_module_chats(
+        return selectors.list_module_chats(
             user_id=self.kwargs["user_id"], agent_id=self.request.query_params.get("agent_id"),
         )
 
@@ -193,7 +163,7 @@ _KEY_MASKED_EXAMPLE = {
 }
 
 
-class OwuiKeyView(ChatsView):
+class OwuiKeyView(ApiViewMixin, APIView):
     access = {
         "GET": agents_and_staff(Scope.OWUI_KEY_READ, "chats.view_userapikey"),
         "PUT": agents_and_staff(Scope.OWUI_KEY_WRITE, "chats.change_userapikey"),
@@ -221,9 +191,9 @@ class OwuiKeyView(ChatsView):
     )
     def get(self, request, user_id):
         if not is_agent(request):
-            return Response(OwuiKeyMaskedSerializer(services.get_user_key_record(user_id)).data)
+            return Response(OwuiKeyMaskedSerializer(selectors.get_user_key_record(user_id=user_id)).data)
         record, key = services.read_user_key(
-            user_id, reader_name=request.user.name, reader_prefix=request.user.api_key.prefix,
+            user_id=user_id, by=request_actor(request), key_prefix=request.user.api_key.prefix,
         )
         data = OwuiKeySecretSerializer(record, context={"key": key}).data
         return Response(data, headers={"Cache-Control": "no-store"})
@@ -248,12 +218,9 @@ class OwuiKeyView(ChatsView):
         body = OwuiKeyPutSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         record, created = services.set_user_key(
-            user_id, body.validated_data["key"], actor=actor_for(request), author=_author(request),
+            user_id=user_id, key=body.validated_data["key"], by=request_actor(request),
         )
-        return Response(
-            OwuiKeyMaskedSerializer(record).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return put_response(OwuiKeyMaskedSerializer(record).data, created=created)
 
     @extend_schema(
         tags=["learner keys"],
@@ -262,14 +229,14 @@ class OwuiKeyView(ChatsView):
         responses={204: None, **_errors(400, 404, 409, d404=_D404_KEY, d409=_D409_CONCURRENT)},
     )
     def delete(self, request, user_id):
-        services.delete_user_key(user_id, actor=actor_for(request), author=_author(request))
+        services.delete_user_key(user_id=user_id, by=request_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- export --------------------------------------------------------------------------------------
 
 
-class UserExportView(ChatsView):
+class UserExportView(ApiViewMixin, APIView):
     # Everything about the learner (design.md §5 puts export under memory:read for agents); staff
     # need to be allowed to see each part of it.
     access = {"GET": agents_and_staff(

@@ -1,8 +1,9 @@
-"""Proposal routes under /api/v1/."""
+"""Proposal routes under /api/v1/, and `tools/`: the agent operations as OpenAI tools."""
 
 from django.urls import path
 
 from . import views
+from .tools import ToolList
 
 urlpatterns = [
     path("users/<str:user_id>/blocks/<str:label>/diffs/", views.UserProposeDiff.as_view(),
@@ -15,4 +16,5 @@ urlpatterns = [
     path("diffs/<str:diff_id>/", views.DiffDetail.as_view(), name="api-diff"),
     path("diffs/<str:diff_id>/approve/", views.ApproveDiff.as_view(), name="api-diff-approve"),
     path("diffs/<str:diff_id>/reject/", views.RejectDiff.as_view(), name="api-diff-reject"),
+    path("tools/", ToolList.as_view(), name="api-tools"),
 ]

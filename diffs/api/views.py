@@ -7,7 +7,7 @@ read, diffs.services decide and write.
 import json
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from diffs import edits, selectors, services
 from diffs.exceptions import ReasonRequired
 from diffs.models import DiffStatus
 from youlab.api import openapi
-from youlab.api.auth import is_agent
+from youlab.api.auth import request_actor
 from youlab.api.errors import ApiError, error_response
 from youlab.api.permissions import agents_and_staff, staff_only
 from youlab.api.views import ApiViewMixin, idempotency_key, if_match_version, query_params, represent
@@ -65,13 +65,6 @@ APPROVED_EXAMPLE = {
     **DIFF_EXAMPLE, "status": "approved", "reviewer": "rita", "reviewed_at": "2026-01-12T15:30:00Z",
     "applied_version": 4, "updated_at": "2026-01-12T15:30:00Z",
 }
-
-
-def agent_key_name(request) -> str:
-    """Whose proposal: the API key's name, or `staff:<username>` for a staff session."""
-    if is_agent(request):
-        return request.user.name
-    return f"staff:{request.user.get_username()}"
 
 
 def parse_proposal(data) -> tuple[dict, str, dict]:
@@ -126,7 +119,7 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
         }
         if envelope["callback_url"]:  # only when given: earlier requests keep their fingerprint
             fingerprinted["callback_url"] = envelope["callback_url"]
-        fingerprint = services.request_fingerprint(fingerprinted)
+        fingerprint = services.request_fingerprint(payload=fingerprinted)
 
         def render(new_diff):
             # With an Idempotency-Key, kept as rendered, so a replay answers exactly what the
@@ -140,7 +133,7 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
             operation=operation,
             arguments=arguments,
             reasoning=envelope["reasoning"],
-            agent_key_name=agent_key_name(request),
+            by=request_actor(request),
             agent_id=envelope["agent_id"],
             expected_version=expected_version,
             idempotency_key=key,
@@ -177,7 +170,7 @@ class OwnerDiffList(OwnerMixin, generics.ListAPIView):
             self.get_owner_id(),
             status=filters.get("status"),
             label=filters.get("label"),
-            agent_key_name=agent_key_name(self.request) if filters.get("mine") else None,
+            agent_key_name=request_actor(self.request).proposer if filters.get("mine") else None,
         )
 
 
@@ -234,8 +227,8 @@ class ApproveDiff(ApiViewMixin, generics.GenericAPIView):
         serializer = ApproveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         diff = services.approve_diff(
-            pk,
-            reviewer=request.user,
+            diff_id=pk,
+            by=request_actor(request),
             edited_content=serializer.validated_data.get("edited_content"),
             note=serializer.validated_data["note"],
         )
@@ -273,7 +266,7 @@ class RejectDiff(ApiViewMixin, generics.GenericAPIView):
             if any(getattr(e, "code", None) in {"required", "blank", "null"} for e in reason_errors):
                 raise ReasonRequired("a reason is required to reject a diff")
             serializer.is_valid(raise_exception=True)
-        diff = services.reject_diff(pk, reviewer=request.user, reason=serializer.validated_data["reason"])
+        diff = services.reject_diff(diff_id=pk, by=request_actor(request), reason=serializer.validated_data["reason"])
         return Response(DiffSerializer(selectors.get_diff(diff.pk)).data)
 
 

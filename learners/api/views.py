@@ -2,32 +2,24 @@
 validates and writes (a history row and a Dolt commit per change)."""
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blocks.services import validate_owner_id
 from learners import selectors, services
-from youlab import dolt
 from youlab.api import openapi
-from youlab.api.auth import actor_for, is_agent
+from youlab.api.auth import request_actor
 from youlab.api.permissions import agents_and_staff
-from youlab.api.views import ApiViewMixin
+from youlab.api.views import ApiViewMixin, put_response
 from youlab.models import Scope
+from youlab.unset import UNSET
+from youlab.validators import validate_owner_id
 
 from .serializers import ProfilePutSerializer, ProfileSerializer
 
-AGENT_EMAIL = "agent@youlab.local"
 PROFILE_EXAMPLE = {
     "user_id": "maya", "display_name": "Maya Thompson", "email": "maya@example.org",
     "updated_by": "agent:tutor", "updated_at": "2026-01-12T15:30:00Z",
 }
-
-
-def _author(request) -> str:
-    if is_agent(request):
-        return dolt.author(request.user.actor, AGENT_EMAIL)
-    return dolt.author_for_user(request.user)
 
 
 def _represent(user_id, learner) -> dict:
@@ -51,7 +43,7 @@ class ProfileView(ApiViewMixin, APIView):
         examples=[OpenApiExample("Profile", value=PROFILE_EXAMPLE, response_only=True)],
     )
     def get(self, request, user_id):
-        validate_owner_id(user_id)
+        validate_owner_id(user_id, lookup=True)
         return Response(_represent(user_id, selectors.get_profile(user_id)))
 
     @extend_schema(
@@ -75,14 +67,9 @@ class ProfileView(ApiViewMixin, APIView):
         existed = selectors.get_profile(user_id) is not None
         learner, _ = services.set_learner_profile(
             user_id=user_id,
-            display_name=body.validated_data.get("display_name", services.UNSET),
-            email=body.validated_data.get("email", services.UNSET),
-            actor=actor_for(request),
-            author=_author(request),
-            user=None if is_agent(request) else request.user,
+            display_name=body.validated_data.get("display_name", UNSET),
+            email=body.validated_data.get("email", UNSET),
+            by=request_actor(request),
         )
         created = not existed and learner.pk is not None
-        return Response(
-            _represent(user_id, learner if learner.pk is not None else None),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return put_response(_represent(user_id, learner if learner.pk is not None else None), created=created)

@@ -9,8 +9,8 @@ from mcp.shared.exceptions import MCPError
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from tests.factories import make_block
-from tests.youlab.test_api_support import client_for_key, snapshot
-from youlab.api.tools import tool_definitions
+from tests.support import client_for_key, snapshot
+from diffs.api.tools import tool_definitions
 from youlab.models import DEFAULT_SCOPES, AgentKey
 
 from .conftest import mcp_url, with_client

@@ -6,9 +6,8 @@ import pytest
 from blocks import services as block_services
 from blocks.models import HistoricalBlock, OwnerType
 from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
-    agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
-)
+from tests.support import api, assert_error, snapshot
+from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +25,8 @@ def maya():
     }
 
 
-def edit(block, content, actor="staff:rita"):
-    return block_services.update_block_content(block, content, actor=actor, reason=f"set to {content!r}",
+def edit(block, content, by=Actor("staff", "rita")):
+    return block_services.update_block_content(block=block, content=content, by=by, reason=f"set to {content!r}",
                                                dolt_commit=False)
 
 
@@ -37,7 +36,7 @@ def edit(block, content, actor="staff:rita"):
 def test_list_returns_the_learners_live_blocks_by_label(agent, maya):
     make_block(owner_id="sam", label="student")
     deleted = make_block(owner_id="maya", label="old")
-    block_services.set_block_deleted(deleted, True, actor="system", dolt_commit=False)
+    block_services.set_block_deleted(block=deleted, deleted=True, by=Actor.system(), dolt_commit=False)
 
     response = agent.get(api("users", "maya", "blocks"))
 
@@ -115,7 +114,7 @@ def test_unknown_block_is_404_block_not_found(agent, maya):
 
 
 def test_a_soft_deleted_block_is_404(agent, maya):
-    block_services.set_block_deleted(maya["reading"], True, actor="system", dolt_commit=False)
+    block_services.set_block_deleted(block=maya["reading"], deleted=True, by=Actor.system(), dolt_commit=False)
     assert_error(agent.get(api("users", "maya", "blocks", "reading-list")), 404, "block_not_found")
     assert_error(agent.get(api("users", "maya", "blocks", "reading-list", "history")), 404, "block_not_found")
 
@@ -141,7 +140,7 @@ def test_user_and_shared_blocks_with_one_label_are_different_blocks(agent, maya)
 
 def test_history_lists_versions_newest_first_with_actor_reason_and_date(agent, maya):
     block = maya["student"]
-    edit(block, "v2", actor="agent:tutor")
+    edit(block, "v2", by=Actor.agent("tutor"))
     edit(block, "v3")
     response = agent.get(api("users", "maya", "blocks", "student", "history"))
     assert response.status_code == 200
@@ -276,7 +275,7 @@ def test_an_expired_key_is_refused(db, maya):
 
     from django.utils import timezone
     
-    from tests.youlab.test_api_support import client_for_key
+    from tests.support import client_for_key
 
     _, key = make_agent_key(name="old", expiry_date=timezone.now() - timedelta(days=1))
     assert_error(client_for_key(key).get(api("users", "maya", "blocks")), 401, "authentication_failed")

@@ -6,9 +6,11 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from blocks import services
-from blocks.exceptions import BlockConflict, BlockExists, InvalidBlockInput, OverCharLimit
+from blocks.exceptions import BlockConflict, BlockExists, OverCharLimit
 from blocks.models import Block, HistoricalBlock, OwnerType
 from tests.factories import make_block
+from youlab.actors import Actor
+from youlab.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
 
@@ -42,11 +44,11 @@ def test_300kb_of_emoji_and_cjk_round_trips_exactly():
 
 
 def test_version_increments_and_each_change_leaves_one_history_row(staff_user):
-    block = make_block(content="v1", actor="import:letta", reason="Imported")
-    services.update_block_content(block, "v2", actor="agent:tutor", reason="Append a goal")
-    services.update_block_content(block, "v3", actor="staff:rita", reason="Fix typo", user=staff_user)
-    services.set_block_deleted(block, True, actor="staff:rita", reason="Obsolete")
-    services.set_block_deleted(block, False, actor="staff:rita")
+    block = make_block(content="v1", by=Actor.importer("letta"), reason="Imported")
+    services.update_block_content(block=block, content="v2", by=Actor.agent("tutor"), reason="Append a goal")
+    services.update_block_content(block=block, content="v3", by=Actor.staff(staff_user), reason="Fix typo")
+    services.set_block_deleted(block=block, deleted=True, by=Actor("staff", "rita"), reason="Obsolete")
+    services.set_block_deleted(block=block, deleted=False, by=Actor("staff", "rita"))
 
     block.refresh_from_db()
     assert block.version == 5 and block.content == "v3" and not block.is_deleted
@@ -74,11 +76,11 @@ def test_history_refuses_two_rows_for_one_version():
 
 def test_expected_version_guards_against_stale_writes():
     block = make_block(content="a")
-    services.update_block_content(block, "b", actor="system", reason="x", expected_version=1)
+    services.update_block_content(block=block, content="b", by=Actor.system(), reason="x", expected_version=1)
     stale = Block.objects.get(pk=block.pk)
     stale.version = 1
     with pytest.raises(BlockConflict):
-        services.update_block_content(stale, "c", actor="system", reason="y", expected_version=1)
+        services.update_block_content(block=stale, content="c", by=Actor.system(), reason="y", expected_version=1)
     assert Block.objects.get(pk=block.pk).content == "b"
 
 
@@ -87,13 +89,13 @@ def test_char_limit_is_enforced_on_create_and_update():
         make_block(content="x" * 11, char_limit=10)
     block = make_block(content="x" * 10, char_limit=10)
     with pytest.raises(OverCharLimit):
-        services.update_block_content(block, "y" * 11, actor="system", reason="too long")
+        services.update_block_content(block=block, content="y" * 11, by=Actor.system(), reason="too long")
     assert Block.objects.get(pk=block.pk).version == 1
 
 
 @pytest.mark.parametrize("label", ["", " ", "a/b", "..", "a\x00b", "x" * 256, " lead"])
 def test_bad_labels_are_refused(label):
-    with pytest.raises(InvalidBlockInput):
+    with pytest.raises(InvalidInput):
         make_block(label=label)
     assert Block.objects.count() == 0
 
@@ -132,8 +134,7 @@ def test_concurrent_updates_through_the_services_lose_nothing():
         try:
             for i in range(4):
                 current = Block.objects.get(pk=block.pk)
-                services.update_block_content(
-                    current, "", actor=f"agent:{name}", reason=f"{name}-{i}", dolt_commit=False
+                services.update_block_content(block=current, content="", by=Actor.agent(name), reason=f"{name}-{i}", dolt_commit=False
                 )
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
@@ -159,9 +160,9 @@ def test_each_service_change_makes_one_dolt_commit_by_its_author():
 
     start = dolt.log_count()
     reviewer = dolt.author("Rita Reviewer", "rita@example.org")
-    block = services.create_block(owner_id="learner-9", label="journey", content="a", author=reviewer)
-    services.update_block_content(block, "b", actor="staff:rita", reason="Fix", author=reviewer)
-    services.set_block_deleted(block, True, actor="staff:rita", author=reviewer)
+    block = services.create_block(owner_id="learner-9", label="journey", content="a", by=Actor.system(reviewer))
+    services.update_block_content(block=block, content="b", by=Actor("staff", "rita", reviewer), reason="Fix")
+    services.set_block_deleted(block=block, deleted=True, by=Actor("staff", "rita", reviewer))
 
     entries = dolt.log(limit=3)
     assert dolt.log_count() == start + 3

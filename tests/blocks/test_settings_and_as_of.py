@@ -8,14 +8,14 @@ from django.utils import timezone
 
 from blocks import selectors
 from blocks import services as block_services
-from blocks.exceptions import BlockConflict, BlockNotFound, InvalidBlockInput, OverCharLimit
+from blocks.exceptions import BlockConflict, BlockNotFound, OverCharLimit
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs import services as diff_services
 from tests.factories import make_block
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
-    agent, agent_key, anon, api, assert_error, revoked, snapshot, staff,
-)
+from tests.support import api, assert_error, snapshot
 from youlab import dolt
+from youlab.actors import Actor
+from youlab.errors import InvalidInput
 
 STUDENT = "# Student\nName: Maya\nGoal: write about the bakery\n"  # 50 characters
 
@@ -34,8 +34,7 @@ def test_settings_change_is_a_version_with_a_history_row_and_a_dolt_commit_by_th
     dolt.commit("fixture")
     updated = block_services.update_block_settings(
         block=block, char_limit=800, read_only=True, metadata={"course_id": "college-essay", "tags": ["a"]},
-        description="What we know about her", actor="staff:rita", reason="she outgrew 500",
-        author=dolt.author_for_user(staff_user), user=staff_user,
+        description="What we know about her", by=Actor.staff(staff_user), reason="she outgrew 500",
     )
     assert (updated.version, updated.char_limit, updated.read_only) == (2, 800, True)
     assert updated.content == STUDENT and updated.metadata == {"course_id": "college-essay", "tags": ["a"]}
@@ -49,7 +48,7 @@ def test_settings_change_is_a_version_with_a_history_row_and_a_dolt_commit_by_th
 
     # The same values again: no version, no commit.
     commits = dolt.log_count()
-    again = block_services.update_block_settings(block=block, char_limit=800, read_only=True, actor="staff:rita")
+    again = block_services.update_block_settings(block=block, char_limit=800, read_only=True, by=Actor("staff", "rita"))
     assert again.version == 2 and dolt.log_count() == commits
 
 
@@ -57,10 +56,10 @@ def test_settings_change_is_a_version_with_a_history_row_and_a_dolt_commit_by_th
 def test_a_limit_below_the_content_is_refused_and_writes_nothing():
     block = student()
     with pytest.raises(OverCharLimit) as refused:
-        block_services.update_block_settings(block=block, char_limit=49, actor="staff:rita")
+        block_services.update_block_settings(block=block, char_limit=49, by=Actor("staff", "rita"))
     assert refused.value.details == {"length": 50, "char_limit": 49}
-    assert block_services.update_block_settings(block=block, char_limit=50, actor="staff:rita").char_limit == 50
-    assert block_services.update_block_settings(block=block, char_limit=None, actor="staff:rita").char_limit is None
+    assert block_services.update_block_settings(block=block, char_limit=50, by=Actor("staff", "rita")).char_limit == 50
+    assert block_services.update_block_settings(block=block, char_limit=None, by=Actor("staff", "rita")).char_limit is None
     assert Block.objects.get(pk=block.pk).version == 3
 
 
@@ -72,8 +71,8 @@ def test_a_limit_below_the_content_is_refused_and_writes_nothing():
 ])
 def test_invalid_settings_are_refused(settings):
     block = student()
-    with pytest.raises(InvalidBlockInput):
-        block_services.update_block_settings(block=block, actor="staff:rita", **settings)
+    with pytest.raises(InvalidInput):
+        block_services.update_block_settings(block=block, by=Actor("staff", "rita"), **settings)
     assert Block.objects.get(pk=block.pk).version == 1
 
 
@@ -81,10 +80,10 @@ def test_invalid_settings_are_refused(settings):
 def test_settings_of_a_moved_or_deleted_block_are_refused():
     block = student()
     with pytest.raises(BlockConflict):
-        block_services.update_block_settings(block=block, read_only=True, expected_version=7, actor="staff:rita")
-    block_services.set_block_deleted(block, True, actor="staff:rita", dolt_commit=False)
-    with pytest.raises(InvalidBlockInput, match="restore it"):
-        block_services.update_block_settings(block=block, read_only=True, actor="staff:rita")
+        block_services.update_block_settings(block=block, read_only=True, expected_version=7, by=Actor("staff", "rita"))
+    block_services.set_block_deleted(block=block, deleted=True, by=Actor("staff", "rita"), dolt_commit=False)
+    with pytest.raises(InvalidInput, match="restore it"):
+        block_services.update_block_settings(block=block, read_only=True, by=Actor("staff", "rita"))
 
 
 # --- PATCH users/{id}/blocks/{label}/ ----------------------------------------------------------
@@ -175,9 +174,9 @@ def _dated(block, version, when):
 @pytest.mark.django_db
 def test_as_of_reads_the_block_as_it_was_between_versions_after_and_before_creation(agent, staff_user):
     block = student()
-    block_services.update_block_content(block, STUDENT + "Likes chess\n", actor="staff:rita", reason="v2",
+    block_services.update_block_content(block=block, content=STUDENT + "Likes chess\n", by=Actor("staff", "rita"), reason="v2",
                                         dolt_commit=False)
-    block_services.update_block_settings(block=block, read_only=True, actor="staff:rita")
+    block_services.update_block_settings(block=block, read_only=True, by=Actor("staff", "rita"))
     march, april, may = (timezone.now() - timedelta(days=d) for d in (90, 60, 30))
     _dated(block, 1, march)
     _dated(block, 2, april)
@@ -203,7 +202,7 @@ def test_as_of_reads_the_block_as_it_was_between_versions_after_and_before_creat
 @pytest.mark.django_db
 def test_as_of_a_time_the_block_was_soft_deleted_is_404_and_a_deleted_block_reads_as_it_was(agent):
     block = student()
-    block_services.set_block_deleted(block, True, actor="staff:rita", dolt_commit=False)
+    block_services.set_block_deleted(block=block, deleted=True, by=Actor("staff", "rita"), dolt_commit=False)
     long_ago, yesterday = timezone.now() - timedelta(days=10), timezone.now() - timedelta(days=1)
     _dated(block, 1, long_ago)
     _dated(block, 2, yesterday)
@@ -225,8 +224,8 @@ def test_a_malformed_as_of_is_400(agent, value):
 def test_as_of_of_imported_history_uses_the_original_dates(agent, staff_user):
     block = student()
     first = diff_services.propose_diff(owner_id="maya", label="student", operation="append",
-                                       arguments={"text": "x"}, agent_key_name="tutor")[0]
-    diff_services.approve_diff(first.pk, reviewer=staff_user)
+                                       arguments={"text": "x"}, by=Actor.agent("tutor"))[0]
+    diff_services.approve_diff(diff_id=first.pk, by=Actor.staff(staff_user))
     _dated(block, 1, timezone.now() - timedelta(days=400))
     version = selectors.block_as_of(OwnerType.USER, "maya", "student", timezone.now() - timedelta(days=200))
     assert version.version == 1
@@ -237,10 +236,10 @@ def test_as_of_of_imported_history_uses_the_original_dates(agent, staff_user):
 @pytest.mark.django_db(transaction=True)
 def test_a_revert_with_a_reason_says_it_was_a_revert_in_history_and_in_dolt(staff_user):
     block = student()
-    block_services.update_block_content(block, "agent went off track", actor="agent:tutor", reason="v2",
+    block_services.update_block_content(block=block, content="agent went off track", by=Actor.agent("tutor"), reason="v2",
                                         dolt_commit=False)
     dolt.commit("fixture")
-    block_services.revert_block_as_staff(block, 1, reviewer=staff_user, reason="go back to the imported text.")
+    block_services.revert_block(block=block, version=1, by=Actor.staff(staff_user), reason="go back to the imported text.")
     row = HistoricalBlock.objects.get(id=block.pk, version=3)
     assert row.history_change_reason == "Revert to v1 by rita: go back to the imported text."
     assert dolt.log(limit=1)[0].message == "Revert to v1 by rita: maya/student v3 — go back to the imported text."

@@ -14,8 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from blocks.models import Block, HistoricalBlock
 from diffs.models import DiffStatus, PendingDiff
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab import dolt
 
 CHROMIUM = os.environ.get("YOULAB_CHROMIUM", "/usr/bin/chromium")

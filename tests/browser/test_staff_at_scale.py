@@ -17,9 +17,9 @@ from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab import dolt
+from youlab.actors import Actor
 
 from .test_review_flow import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, STUDENT
 
@@ -57,8 +57,8 @@ def test_find_by_name_oldest_first_other_proposals_and_shortcuts(live_server, st
     maya = make_block(owner_id="3f6c9b2e", label="student", content=STUDENT, char_limit=2000)
     journey = make_block(owner_id="3f6c9b2e", label="journey", content="Week 1: brainstorm\n")
     sofia = make_block(owner_id="a8d2e5f1", label="student", content="Name: Sofía\n")
-    learner_services.set_learner_profile(user_id="3f6c9b2e", display_name="Maya Thompson", actor="import:letta")
-    learner_services.set_learner_profile(user_id="a8d2e5f1", display_name="Sofía Ramírez-Núñez", actor="import:letta")
+    learner_services.set_learner_profile(user_id="3f6c9b2e", display_name="Maya Thompson", by=Actor.importer("letta"))
+    learner_services.set_learner_profile(user_id="a8d2e5f1", display_name="Sofía Ramírez-Núñez", by=Actor.importer("letta"))
     dolt.commit("test data")
     oldest = propose(sofia, "append", text="Plays the cello", reasoning="Sofía's oldest proposal")
     first = propose(maya, "str_replace", old_str="Grade: 11", new_str="Grade: 12", reasoning="New school year.")
@@ -124,7 +124,7 @@ def test_find_by_name_oldest_first_other_proposals_and_shortcuts(live_server, st
 
 def test_bulk_approve_of_two_competing_stale_proposals_says_rebased(live_server, staff_user):
     block = make_block(owner_id="3f6c9b2e", label="student", content=STUDENT, char_limit=2000)
-    learner_services.set_learner_profile(user_id="3f6c9b2e", display_name="Maya Thompson", actor="system")
+    learner_services.set_learner_profile(user_id="3f6c9b2e", display_name="Maya Thompson", by=Actor.system())
     dolt.commit("test data")
     name = propose(block, "str_replace", old_str="Name: Maya Tran", new_str="Name: Maya Tran-Thompson",
                    reasoning="Her full family name.")
@@ -132,7 +132,7 @@ def test_bulk_approve_of_two_competing_stale_proposals_says_rebased(live_server,
                    reasoning="The essay is about her grandmother.")
     _age(name, 2)
     _age(goal, 1)
-    block_services.update_block_content(block, STUDENT + "Grade: 12 next year\n", actor="staff:sam",
+    block_services.update_block_content(block=block, content=STUDENT + "Grade: 12 next year\n", by=Actor("staff", "sam"),
                                         reason="edited meanwhile", dolt_commit=False)  # both are stale now
     dolt.commit("edited meanwhile")
 
@@ -166,9 +166,9 @@ def test_bulk_approve_of_two_competing_stale_proposals_says_rebased(live_server,
 def test_block_settings_and_a_learner_as_of_a_past_date(live_server, staff_user):
     block = make_block(owner_id="3f6c9b2e", label="student", content=STUDENT, char_limit=500,
                        metadata={"course_id": "college-essay", "letta": {"block_id": "block-7077"}})
-    block_services.update_block_content(block, STUDENT.replace("bakery", "grandmother's bakery"),
-                                        actor="staff:sam", reason="v2", dolt_commit=False)
-    learner_services.set_learner_profile(user_id="3f6c9b2e", display_name="Maya Thompson", actor="system")
+    block = block_services.update_block_content(block=block, content=STUDENT.replace("bakery", "grandmother's bakery"),
+                                                by=Actor("staff", "sam"), reason="v2", dolt_commit=False)
+    learner_services.set_learner_profile(user_id="3f6c9b2e", display_name="Maya Thompson", by=Actor.system())
     HistoricalBlock.objects.filter(id=block.pk, version=1).update(history_date=timezone.now() - timedelta(days=90))
     HistoricalBlock.objects.filter(id=block.pk, version=2).update(history_date=timezone.now() - timedelta(days=30))
     dolt.commit("test data")

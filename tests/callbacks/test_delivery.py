@@ -16,8 +16,9 @@ from diffs import services as diff_services
 from diffs.models import DiffStatus, PendingDiff
 from diffs.signals import diff_decided
 from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, api  # noqa: F401 (fixtures)
+from tests.support import api
 from youlab import dolt
+from youlab.actors import Actor
 
 from .conftest import running_receiver
 
@@ -62,14 +63,14 @@ def test_approve_reject_conflict_each_deliver_one_signed_callback_within_5_s(wor
     reviewer = _reviewer()
 
     decided_at = {}
-    diff_services.approve_diff(approved, reviewer=reviewer)
+    diff_services.approve_diff(diff_id=approved, by=Actor.staff(reviewer))
     decided_at[approved] = time.monotonic()
-    diff_services.reject_diff(rejected, reviewer=reviewer, reason="Not what she said.")
+    diff_services.reject_diff(diff_id=rejected, by=Actor.staff(reviewer), reason="Not what she said.")
     decided_at[rejected] = time.monotonic()
     block = Block.objects.get(owner_id="maya", label="student")
-    block_services.update_block_content(block, block.content.replace("Name: Maya", "Name: M."), actor="system",
-                                        reason="a staff edit in between")
-    conflict = diff_services.approve_diff(conflicting, reviewer=reviewer)
+    block_services.update_block_content(block=block, content=block.content.replace("Name: Maya", "Name: M."),
+                                        by=Actor.system(), reason="a staff edit in between")
+    conflict = diff_services.approve_diff(diff_id=conflicting, by=Actor.staff(reviewer))
     decided_at[conflicting] = time.monotonic()
     assert conflict.status == DiffStatus.CONFLICT
 
@@ -109,7 +110,7 @@ def test_a_receiver_failing_twice_gets_the_same_delivery_three_times_then_delive
     make_block(owner_id="maya", label="student", content=STUDENT, dolt_commit=True)
     with running_receiver(answers=[500, 503]) as flaky:
         diff_id = propose(agent, "student", {"operation": "append", "text": "Likes chess"}, flaky.url())
-        diff_services.approve_diff(diff_id, reviewer=_reviewer())
+        diff_services.approve_diff(diff_id=diff_id, by=Actor.staff(_reviewer()))
         calls = flaky.wait_for(3, timeout=15)
         time.sleep(0.5)
         assert len(flaky.received) == 3
@@ -135,7 +136,7 @@ def test_a_decision_whose_transaction_rolls_back_sends_nothing(worker, receiver,
     diff_decided.connect(fail_after_the_outbox_row)
     try:
         with pytest.raises(RuntimeError):
-            diff_services.approve_diff(diff_id, reviewer=_reviewer())
+            diff_services.approve_diff(diff_id=diff_id, by=Actor.staff(_reviewer()))
     finally:
         diff_decided.disconnect(fail_after_the_outbox_row)
     assert outbox_rows_seen == [1]  # it was written, in the same transaction…
@@ -148,7 +149,7 @@ def test_a_decision_whose_transaction_rolls_back_sends_nothing(worker, receiver,
 def test_deliveries_stay_out_of_dolt_commits(worker, receiver, agent):
     make_block(owner_id="maya", label="student", content=STUDENT, dolt_commit=True)
     diff_id = propose(agent, "student", {"operation": "append", "text": "Likes chess"}, receiver.url())
-    diff_services.approve_diff(diff_id, reviewer=_reviewer())
+    diff_services.approve_diff(diff_id=diff_id, by=Actor.staff(_reviewer()))
     receiver.wait_for(1, timeout=5)
     with connection.cursor() as cursor:
         cursor.execute("SELECT message FROM dolt_log LIMIT 1")

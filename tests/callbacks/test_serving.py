@@ -8,6 +8,7 @@ import time
 
 import pytest
 from youlab.models import DEFAULT_SCOPES, AgentKey
+from youlab.actors import Actor
 
 from diffs import services as diff_services
 from tests.factories import make_block
@@ -41,7 +42,7 @@ def test_the_served_app_delivers_a_callback_within_5_s_and_stops_its_worker(tran
         worker_pid = int(wait_for(lambda: re.search(r"callback worker started \(pid (\d+)\)", server.log()),
                                   timeout=30, what="the callback worker").group(1))
         reviewer = django_user_model.objects.create_user("rita", is_staff=True)
-        diff_services.approve_diff(diff_id, reviewer=reviewer)
+        diff_services.approve_diff(diff_id=diff_id, by=Actor.staff(reviewer))
         decided = time.monotonic()
         (callback,) = receiver.wait_for(1, timeout=5)
         assert callback.at - decided < 5 and callback.signature_ok()

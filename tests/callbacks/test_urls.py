@@ -12,8 +12,9 @@ from callbacks import services
 from callbacks.models import CallbackDelivery, DeliveryStatus
 from diffs import services as diff_services
 from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, api, assert_error, snapshot  # noqa: F401
+from tests.support import api, assert_error, snapshot
 from youlab import webhooks
+from youlab.actors import Actor
 
 from .conftest import SECRET, running_receiver
 
@@ -110,7 +111,7 @@ def _decided_delivery(agent, url):
     from django.contrib.auth import get_user_model
 
     reviewer = get_user_model().objects.create_user("rita", is_staff=True)
-    diff_services.approve_diff(response.json()["id"], reviewer=reviewer)
+    diff_services.approve_diff(diff_id=response.json()["id"], by=Actor.staff(reviewer))
     return CallbackDelivery.objects.get(diff_id=response.json()["id"])
 
 

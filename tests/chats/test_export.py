@@ -12,16 +12,17 @@ from django.utils import timezone
 
 from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock, OwnerType
-from chats import crypto, services
+from chats import crypto, selectors, services
 from chats.export import build_user_export, comparable
 from chats.models import HistoricalModuleChat, ModuleChat
 from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
 from learners.models import HistoricalLearner, Learner
 from learners.selectors import user_ids_named
-from tests.chats.conftest import assert_error, use_database
 from tests.factories import make_block
+from tests.support import assert_error, use_database
 from youlab import dolt
+from youlab.actors import Actor
 
 KEY = "sk-9c1e0b7a4f2d4e6b8a3c5d7e9f1a2b3c"
 USER = "learner-1"
@@ -32,7 +33,7 @@ def build_learner(staff_user, *, with_key=True, user_id=USER):
     student = make_block(
         owner_id=user_id, label="student", content="Likes maths.", description="Who they are",
         char_limit=5000, metadata={"letta": {"block_id": "block-1"}, "tags": ["ü", 1, None]},
-        actor="import:letta", reason="Imported from Letta",
+        by=Actor.importer("letta"), reason="Imported from Letta",
     )
     HistoricalBlock.objects.filter(id=student.pk, version=1).update(import_key="letta:bh-1")
     approved = PendingDiff.objects.create(
@@ -45,11 +46,11 @@ def build_learner(staff_user, *, with_key=True, user_id=USER):
         metadata={"source": "api"},
     )
     block_services.update_block_content(
-        student, "Likes maths.\nPrefers mornings.", actor="staff:rita",
-        reason=f"Approve diff {approved.pk}", user=staff_user, diff_id=approved.pk,
+        block=student, content="Likes maths.\nPrefers mornings.", by=Actor.staff(staff_user),
+        reason=f"Approve diff {approved.pk}", diff_id=approved.pk,
     )
-    goal = make_block(owner_id=user_id, label="目标", content="学习🙂 naïve\r\n\t\"'\\", actor="agent:tutor")
-    block_services.set_block_deleted(goal, True, actor="staff:rita", user=staff_user)
+    goal = make_block(owner_id=user_id, label="目标", content="学习🙂 naïve\r\n\t\"'\\", by=Actor.agent("tutor"))
+    block_services.set_block_deleted(block=goal, deleted=True, by=Actor.staff(staff_user))
     PendingDiff.objects.create(
         owner_id=user_id, label="student", block=student, operation="str_replace",
         arguments={"old_str": "maths", "new_str": "algebra"}, base_version=2, agent_key_name="tutor",
@@ -59,20 +60,20 @@ def build_learner(staff_user, *, with_key=True, user_id=USER):
         agent_key_name="tutor", status=DiffStatus.CONFLICT, conflict_reason="label exists",
     )
     for chat_id in ("chat-a", "chat-b"):
-        services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id="m1", chat_id=chat_id, actor="agent:tutor")
-    services.clear_module_chat(user_id=user_id, agent_id="tutor", module_id="m1", actor="staff:rita", user=staff_user)
-    services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id="m1", chat_id="chat-c", actor="agent:tutor")
-    services.upsert_module_chat(user_id=user_id, agent_id="coach", module_id="m2", chat_id="chat-x", actor="agent:coach")
-    services.clear_module_chat(user_id=user_id, agent_id="coach", module_id="m2", actor="agent:coach")
+        services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id="m1", chat_id=chat_id, by=Actor.agent("tutor"))
+    services.clear_module_chat(user_id=user_id, agent_id="tutor", module_id="m1", by=Actor.staff(staff_user))
+    services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id="m1", chat_id="chat-c", by=Actor.agent("tutor"))
+    services.upsert_module_chat(user_id=user_id, agent_id="coach", module_id="m2", chat_id="chat-x", by=Actor.agent("coach"))
+    services.clear_module_chat(user_id=user_id, agent_id="coach", module_id="m2", by=Actor.agent("coach"))
     if with_key:
-        services.set_user_key(user_id, KEY, actor="agent:tutor")
-    learner_services.set_learner_profile(user_id=user_id, display_name="Maya Thompson", actor="import:letta")
+        services.set_user_key(user_id=user_id, key=KEY, by=Actor.agent("tutor"))
+    learner_services.set_learner_profile(user_id=user_id, display_name="Maya Thompson", by=Actor.importer("letta"))
     learner_services.set_learner_profile(user_id=user_id, display_name="Maya T.", email="maya@example.org",
-                                         actor="staff:rita", user=staff_user)
+                                         by=Actor.staff(staff_user))
     # Not theirs: a shared block and another learner's data.
     make_block(owner_id=user_id, label="course", owner_type=OwnerType.SHARED)
     make_block(owner_id="learner-2", label="student")
-    services.upsert_module_chat(user_id="learner-2", agent_id="tutor", module_id="m1", chat_id="other", actor="system")
+    services.upsert_module_chat(user_id="learner-2", agent_id="tutor", module_id="m1", chat_id="other", by=Actor.system())
     return student, goal
 
 
@@ -133,10 +134,10 @@ def test_the_export_holds_everything_about_the_learner_and_no_secret(staff_user)
 
 @pytest.mark.django_db
 def test_history_rows_are_the_learners_own_even_when_ids_differ_only_by_case():
-    learner_services.set_learner_profile(user_id="Maya", display_name="Upper", actor="system")
-    learner_services.set_learner_profile(user_id="maya", display_name="Lower", actor="system")
-    services.upsert_module_chat(user_id="Maya", agent_id="tutor", module_id="m1", chat_id="upper", actor="system")
-    services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="m1", chat_id="lower", actor="system")
+    learner_services.set_learner_profile(user_id="Maya", display_name="Upper", by=Actor.system())
+    learner_services.set_learner_profile(user_id="maya", display_name="Lower", by=Actor.system())
+    services.upsert_module_chat(user_id="Maya", agent_id="tutor", module_id="m1", chat_id="upper", by=Actor.system())
+    services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="m1", chat_id="lower", by=Actor.system())
     doc = build_user_export("maya")
     assert [h["display_name"] for h in doc["profile"]["history"]] == ["Lower"]
     assert [h["chat_id"] for c in doc["module_chats"] for h in c["history"]] == ["lower"]
@@ -180,7 +181,7 @@ def test_export_import_into_a_fresh_database_and_export_again_is_the_same(
         assert dolt.status() == []
         second = build_user_export(USER)
         # The restored data works like any other.
-        assert services.get_module_chat(user_id=USER, agent_id="tutor", module_id="m1").chat_id == "chat-c"
+        assert selectors.get_module_chat(user_id=USER, agent_id="tutor", module_id="m1").chat_id == "chat-c"
         chat = ModuleChat.objects.get(user_id=USER, agent_id="tutor", module_id="m1")
         assert chat.history.count() == 4  # simple-history finds its rows under the new row id
         student = Block.objects.get(owner_id=USER, label="student")
@@ -371,10 +372,10 @@ def test_import_of_something_that_is_not_json(tmp_path):
 
 
 @pytest.mark.django_db
-def test_api_export_for_agents_and_staff(staff_user, agent_client, staff_client, capsys):
+def test_api_export_for_agents_and_staff(staff_user, agent, staff, capsys):
     build_learner(staff_user)
-    from_agent = agent_client.get(f"/api/v1/users/{USER}/export/")
-    from_staff = staff_client.get(f"/api/v1/users/{USER}/export/")
+    from_agent = agent.get(f"/api/v1/users/{USER}/export/")
+    from_staff = staff.get(f"/api/v1/users/{USER}/export/")
     assert from_agent.status_code == from_staff.status_code == 200
     assert comparable(from_agent.json()) == comparable(from_staff.json()) == comparable(build_user_export(USER))
     assert KEY not in from_agent.content.decode()
@@ -389,15 +390,15 @@ def test_api_export_for_agents_and_staff(staff_user, agent_client, staff_client,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("client_name", ["anon_client", "revoked_client", "expired_client", "bad_key_client"])
+@pytest.mark.parametrize("client_name", ["anon", "revoked", "expired", "bad_key"])
 def test_api_export_refuses_callers_without_a_valid_key(request, client_name):
     response = request.getfixturevalue(client_name).get(f"/api/v1/users/{USER}/export/")
     assert response.status_code in (401, 403)
 
 
 @pytest.mark.django_db
-def test_api_export_bad_user_id(agent_client):
-    assert_error(agent_client.get("/api/v1/users/a%00b/export/"), 400, "invalid_input")
+def test_api_export_bad_user_id(agent):
+    assert_error(agent.get("/api/v1/users/a%00b/export/"), 400, "invalid_input")
     with pytest.raises(CommandError, match="user_id may not contain"):
         call_command("export_user", "a\\b")
 
@@ -413,14 +414,14 @@ def test_dates_survive_to_the_microsecond(staff_user):
 
 @pytest.mark.django_db
 def test_chat_history_without_its_row_is_exported_and_restored_as_a_cleared_chat():
-    services.upsert_module_chat(user_id=USER, agent_id="tutor", module_id="m1", chat_id="chat-a", actor="system")
+    services.upsert_module_chat(user_id=USER, agent_id="tutor", module_id="m1", chat_id="chat-a", by=Actor.system())
     ModuleChat.objects.filter(user_id=USER).delete()  # outside the services: history keeps a '-' row
     doc = build_user_export(USER)
     [entry] = doc["module_chats"]
     assert entry["chat_id"] == "" and [h["history_type"] for h in entry["history"]] == ["+", "-"]
 
     HistoricalModuleChat.objects.filter(user_id=USER).delete()
-    services.import_user_export(doc)
+    services.import_user_export(document=doc)
     assert comparable(build_user_export(USER)) == comparable(doc)
     with pytest.raises(services.ModuleChatNotFound):
-        services.get_module_chat(user_id=USER, agent_id="tutor", module_id="m1")
+        selectors.get_module_chat(user_id=USER, agent_id="tutor", module_id="m1")

@@ -17,8 +17,9 @@ from django.db import connection
 from chats import services
 from chats.models import SECRET_TABLE
 from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import client_for_key
+from tests.support import client_for_key
 from youlab import dolt
+from youlab.actors import Actor
 
 KEY_A = "sk-first-key-0123456789abcdefAAAA"
 KEY_B = "sk-second-key-9876543210fedcbaBBBB"
@@ -141,13 +142,13 @@ def test_an_import_on_a_branch_and_its_merge_work_while_main_holds_keys():
     uncommitted schema change, and merging the branch back keeps main's keys."""
     from pathlib import Path
 
-    services.set_user_key("maya", KEY_A, actor="system")
+    services.set_user_key(user_id="maya", key=KEY_A, by=Actor.system())
     sqlite = Path(__file__).resolve().parents[1] / "fixtures" / "letta" / "letta-0.11.7.sqlite3"
     out = io.StringIO()
     call_command("import_letta", "--sqlite", str(sqlite), "--branch", "import-with-keys", "--merge",
                  stdout=out, stderr=io.StringIO())
     assert "Merged import-with-keys into main" in out.getvalue()
-    assert services.read_user_key("maya", reader_name="test")[1] == KEY_A
+    assert services.read_user_key(user_id="maya", by=Actor.agent("test"))[1] == KEY_A
     assert SECRET_TABLE not in _tables("HEAD") and dolt.is_ignored(SECRET_TABLE)
     with connection.cursor() as cursor:
         cursor.execute("SELECT table_name FROM dolt_status")

@@ -11,9 +11,10 @@ from django.db import connection
 from chats import crypto, services
 from chats.exceptions import InvalidKey, KeyNotFound, SecretsNotConfigured, SecretUndecryptable
 from chats.models import UserApiKey
-from tests.chats.conftest import assert_error, table_count
 from tests.factories import make_block
+from tests.support import assert_error, table_count
 from youlab import dolt
+from youlab.actors import Actor
 
 KEY = "sk-9c1e0b7a4f2d4e6b8a3c5d7e9f1a2b3c"
 OTHER_KEY = "sk-0000111122223333444455556666beef"
@@ -28,7 +29,7 @@ def _raw_ciphertexts():
 
 
 def _plaintext(user_id):
-    return services.read_user_key(user_id, reader_name="test")[1]
+    return services.read_user_key(user_id=user_id, by=Actor.agent("test"))[1]
 
 
 def _new_fernet_key():
@@ -40,7 +41,7 @@ def _new_fernet_key():
 
 @pytest.mark.django_db
 def test_round_trip_and_only_ciphertext_is_stored():
-    record, created = services.set_user_key("learner-1", KEY, actor="agent:tutor")
+    record, created = services.set_user_key(user_id="learner-1", key=KEY, by=Actor.agent("tutor"))
     assert created
     assert _plaintext("learner-1") == KEY
     assert (record.fingerprint, record.last4) == (crypto.fingerprint(KEY), "2b3c")
@@ -53,14 +54,14 @@ def test_round_trip_and_only_ciphertext_is_stored():
 
 @pytest.mark.django_db
 def test_setting_the_same_key_writes_nothing_and_another_key_replaces_it():
-    record, _ = services.set_user_key("learner-1", KEY, actor="agent:tutor")
+    record, _ = services.set_user_key(user_id="learner-1", key=KEY, by=Actor.agent("tutor"))
     ciphertext = _raw_ciphertexts()["learner-1"]
 
-    same, created = services.set_user_key("learner-1", KEY, actor="agent:tutor")
+    same, created = services.set_user_key(user_id="learner-1", key=KEY, by=Actor.agent("tutor"))
     assert not created and same.updated_at == record.updated_at
     assert _raw_ciphertexts()["learner-1"] == ciphertext  # Fernet tokens differ per encryption
 
-    replaced, created = services.set_user_key("learner-1", OTHER_KEY, actor="agent:tutor")
+    replaced, created = services.set_user_key(user_id="learner-1", key=OTHER_KEY, by=Actor.agent("tutor"))
     assert not created and replaced.last4 == "beef"
     assert _plaintext("learner-1") == OTHER_KEY
     assert UserApiKey.objects.count() == 1
@@ -68,12 +69,12 @@ def test_setting_the_same_key_writes_nothing_and_another_key_replaces_it():
 
 @pytest.mark.django_db
 def test_delete_and_missing_keys():
-    services.set_user_key("learner-1", KEY, actor="system")
-    services.delete_user_key("learner-1", actor="system")
+    services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
+    services.delete_user_key(user_id="learner-1", by=Actor.system())
     with pytest.raises(KeyNotFound):
         _plaintext("learner-1")
     with pytest.raises(KeyNotFound):
-        services.delete_user_key("learner-1", actor="system")
+        services.delete_user_key(user_id="learner-1", by=Actor.system())
 
 
 @pytest.mark.django_db
@@ -84,7 +85,7 @@ def test_delete_and_missing_keys():
 )
 def test_keys_are_validated_and_never_quoted(bad):
     with pytest.raises(InvalidKey) as excinfo:
-        services.set_user_key("learner-1", bad, actor="system")
+        services.set_user_key(user_id="learner-1", key=bad, by=Actor.system())
     if isinstance(bad, str) and len(bad) > 3:
         assert bad not in excinfo.value.message and bad not in str(excinfo.value)
     assert UserApiKey.objects.count() == 0
@@ -93,7 +94,7 @@ def test_keys_are_validated_and_never_quoted(bad):
 @pytest.mark.django_db
 def test_longest_allowed_key_round_trips():
     key = "k" * 4096
-    services.set_user_key("learner-1", key, actor="system")
+    services.set_user_key(user_id="learner-1", key=key, by=Actor.system())
     assert _plaintext("learner-1") == key
 
 
@@ -105,7 +106,7 @@ def test_rotation_with_two_keys_then_removing_the_old_key_still_decrypts(setting
     old, new = _new_fernet_key(), _new_fernet_key()
     settings.YOULAB_FERNET_KEYS = [old]
     for n in range(3):
-        services.set_user_key(f"learner-{n}", f"{KEY}{n}", actor="system")
+        services.set_user_key(user_id=f"learner-{n}", key=f"{KEY}{n}", by=Actor.system())
     before = _raw_ciphertexts()
 
     settings.YOULAB_FERNET_KEYS = [new, old]  # newest first
@@ -126,11 +127,11 @@ def test_rotation_with_two_keys_then_removing_the_old_key_still_decrypts(setting
 def test_rotate_secrets_command_reports_counts_and_fails_on_undecryptable_rows(settings, capsys):
     old, new, lost = _new_fernet_key(), _new_fernet_key(), _new_fernet_key()
     settings.YOULAB_FERNET_KEYS = [old]
-    services.set_user_key("learner-a", KEY, actor="system")
+    services.set_user_key(user_id="learner-a", key=KEY, by=Actor.system())
     settings.YOULAB_FERNET_KEYS = [lost]
-    services.set_user_key("learner-b", OTHER_KEY, actor="system")
+    services.set_user_key(user_id="learner-b", key=OTHER_KEY, by=Actor.system())
     settings.YOULAB_FERNET_KEYS = [new]
-    services.set_user_key("learner-c", KEY, actor="system")
+    services.set_user_key(user_id="learner-c", key=KEY, by=Actor.system())
 
     settings.YOULAB_FERNET_KEYS = [new, old]  # `lost` is not configured any more
     with pytest.raises(CommandError) as excinfo:
@@ -140,14 +141,14 @@ def test_rotate_secrets_command_reports_counts_and_fails_on_undecryptable_rows(s
     assert "learner-b" in str(excinfo.value)
     assert _plaintext("learner-a") == KEY
 
-    services.delete_user_key("learner-b", actor="system")
+    services.delete_user_key(user_id="learner-b", by=Actor.system())
     call_command("rotate_secrets")
     assert "rotated: 0  unchanged: 2  failed: 0" in capsys.readouterr().out
 
 
 @pytest.mark.django_db
-def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, agent_client, staff_client):
-    services.set_user_key("learner-1", KEY, actor="system")
+def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, agent, staff):
+    services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     ciphertext = _raw_ciphertexts()["learner-1"]
     settings.YOULAB_FERNET_KEYS = [_new_fernet_key()]
 
@@ -156,25 +157,25 @@ def test_a_wrong_key_set_gives_a_clear_error_and_never_the_ciphertext(settings, 
     assert "YOULAB_FERNET_KEYS" in excinfo.value.message
     assert excinfo.value.__cause__ is None and excinfo.value.__suppress_context__
 
-    error = assert_error(agent_client.get(URL), 409, "secret_undecryptable")
+    error = assert_error(agent.get(URL), 409, "secret_undecryptable")
     assert ciphertext not in str(error) and KEY not in str(error)
     # Staff never get the key, so the masked form does not need to decrypt it.
-    assert staff_client.get(URL).json()["last4"] == "2b3c"
+    assert staff.get(URL).json()["last4"] == "2b3c"
     # Setting the key again repairs it.
-    assert agent_client.put(URL, {"key": KEY}, format="json").status_code == 200
-    assert agent_client.get(URL).json()["key"] == KEY
+    assert agent.put(URL, {"key": KEY}, format="json").status_code == 200
+    assert agent.get(URL).json()["key"] == KEY
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("configured", [[], ["not-a-fernet-key"]])
-def test_missing_or_malformed_fernet_keys(settings, agent_client, configured):
+def test_missing_or_malformed_fernet_keys(settings, agent, configured):
     settings.YOULAB_FERNET_KEYS = configured
     with pytest.raises(SecretsNotConfigured) as excinfo:
-        services.set_user_key("learner-1", KEY, actor="system")
+        services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     assert "YOULAB_FERNET_KEYS" in excinfo.value.message
     assert "not-a-fernet-key" not in excinfo.value.message
 
-    error = assert_error(agent_client.put(URL, {"key": KEY}, format="json"), 503, "secrets_not_configured")
+    error = assert_error(agent.put(URL, {"key": KEY}, format="json"), 503, "secrets_not_configured")
     assert KEY not in str(error)
     assert table_count("user_api_keys") == 0
     with pytest.raises(CommandError, match="YOULAB_FERNET_KEYS"):
@@ -187,41 +188,41 @@ MASKED_FIELDS = {"user_id", "present", "fingerprint", "last4", "masked", "create
 
 
 @pytest.mark.django_db
-def test_api_agent_round_trip(agent_client):
-    assert_error(agent_client.get(URL), 404, "key_not_found")
+def test_api_agent_round_trip(agent):
+    assert_error(agent.get(URL), 404, "key_not_found")
 
-    response = agent_client.put(URL, {"key": KEY}, format="json")
+    response = agent.put(URL, {"key": KEY}, format="json")
     assert response.status_code == 201
     assert set(response.json()) == MASKED_FIELDS and KEY not in response.content.decode()
-    assert agent_client.put(URL, {"key": KEY}, format="json").status_code == 200
+    assert agent.put(URL, {"key": KEY}, format="json").status_code == 200
 
-    response = agent_client.get(URL)
+    response = agent.get(URL)
     assert response.status_code == 200
     assert response.json()["key"] == KEY  # the one route that returns it, to an agent key
     assert response["Cache-Control"] == "no-store"
 
-    assert agent_client.delete(URL).status_code == 204
-    assert_error(agent_client.get(URL), 404, "key_not_found")
-    assert_error(agent_client.delete(URL), 404, "key_not_found")
+    assert agent.delete(URL).status_code == 204
+    assert_error(agent.get(URL), 404, "key_not_found")
+    assert_error(agent.delete(URL), 404, "key_not_found")
 
 
 @pytest.mark.django_db
-def test_api_staff_only_ever_see_the_masked_form(staff_client):
-    response = staff_client.put(URL, {"key": KEY}, format="json")
+def test_api_staff_only_ever_see_the_masked_form(staff):
+    response = staff.put(URL, {"key": KEY}, format="json")
     assert response.status_code == 201
-    response = staff_client.get(URL)
+    response = staff.get(URL)
     assert response.status_code == 200
     body = response.json()
     assert set(body) == MASKED_FIELDS and "key" not in body
     assert body["last4"] == "2b3c" and body["present"] is True
     assert KEY not in response.content.decode()
-    assert staff_client.delete(URL).status_code == 204
+    assert staff.delete(URL).status_code == 204
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("client_name", ["anon_client", "revoked_client", "expired_client", "bad_key_client"])
+@pytest.mark.parametrize("client_name", ["anon", "revoked", "expired", "bad_key"])
 def test_api_refuses_callers_without_a_valid_key(request, client_name):
-    services.set_user_key("learner-1", KEY, actor="system")
+    services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     client = request.getfixturevalue(client_name)
     for response in [client.get(URL), client.delete(URL), client.put(URL, {"key": OTHER_KEY}, format="json")]:
         assert response.status_code in (401, 403)
@@ -242,9 +243,9 @@ def test_api_refuses_callers_without_a_valid_key(request, client_name):
         ({"key": "k" * 5000}, "invalid_key"),
     ],
 )
-def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent_client, body, code):
-    services.set_user_key("learner-1", KEY, actor="system")
-    response = agent_client.put(URL, body, format="json")
+def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent, body, code):
+    services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
+    response = agent.put(URL, body, format="json")
     assert_error(response, 400, code)
     if body.get("key"):
         assert body["key"].strip() not in response.content.decode()
@@ -252,8 +253,8 @@ def test_api_bad_keys_are_400_never_echoed_and_write_nothing(agent_client, body,
 
 
 @pytest.mark.django_db
-def test_api_bad_user_id_is_400(agent_client):
-    assert_error(agent_client.put("/api/v1/users/a%0Ab/owui-key/", {"key": KEY}, format="json"), 400, "invalid_input")
+def test_api_bad_user_id_is_400(agent):
+    assert_error(agent.put("/api/v1/users/a%0Ab/owui-key/", {"key": KEY}, format="json"), 400, "invalid_input")
     assert table_count("user_api_keys") == 0
 
 
@@ -301,17 +302,17 @@ def _occurrences(needle):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_plaintext_key_is_in_no_table_history_commit_message_or_log(
-    agent_client, staff_client, caplog, settings,
+    agent, staff, caplog, settings,
 ):
     caplog.set_level(logging.DEBUG)
     # Fill the other tables, histories included, so the scan has something to look through.
     block = make_block(owner_id="learner-1", label="student", content="likes maths", dolt_commit=True)
-    agent_client.put("/api/v1/users/learner-1/module-chats/tutor/m1/", {"chat_id": "c1"}, format="json")
-    staff_client.put(URL, {"key": OTHER_KEY}, format="json")
-    agent_client.put(URL, {"key": KEY}, format="json")  # replaces OTHER_KEY
-    agent_client.get(URL)
-    staff_client.get(URL)
-    agent_client.get("/api/v1/users/learner-1/export/")
+    agent.put("/api/v1/users/learner-1/module-chats/tutor/m1/", {"chat_id": "c1"}, format="json")
+    staff.put(URL, {"key": OTHER_KEY}, format="json")
+    agent.put(URL, {"key": KEY}, format="json")  # replaces OTHER_KEY
+    agent.get(URL)
+    staff.get(URL)
+    agent.get("/api/v1/users/learner-1/export/")
     settings.YOULAB_FERNET_KEYS = [_new_fernet_key(), *settings.YOULAB_FERNET_KEYS]
     assert services.rotate_all_keys().rotated == 1
 
@@ -332,12 +333,12 @@ def test_the_plaintext_key_is_in_no_table_history_commit_message_or_log(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_key_writes_are_dolt_commits_naming_the_fingerprint_only(agent_client):
-    agent_client.put(URL, {"key": KEY}, format="json")
+def test_key_writes_are_dolt_commits_naming_the_fingerprint_only(agent):
+    agent.put(URL, {"key": KEY}, format="json")
     entry = dolt.log(limit=1)[0]
     assert entry.message == f"Set OpenWebUI key for learner-1 (fingerprint {crypto.fingerprint(KEY)}) (agent:tutor)"
     assert (entry.author, entry.email) == ("agent:tutor", "agent@youlab.local")
-    agent_client.delete(URL)
+    agent.delete(URL)
     assert dolt.log(limit=1)[0].message == "Delete OpenWebUI key of learner-1 (agent:tutor)"
 
 
@@ -346,7 +347,7 @@ def test_key_writes_are_dolt_commits_naming_the_fingerprint_only(agent_client):
 
 @pytest.mark.django_db
 def test_admin_never_shows_the_key_or_its_ciphertext(client, staff_user):
-    record, _ = services.set_user_key("learner-1", KEY, actor="system")
+    record, _ = services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     ciphertext = _raw_ciphertexts()["learner-1"]
     client.force_login(staff_user)
 
@@ -366,7 +367,7 @@ def test_admin_never_shows_the_key_or_its_ciphertext(client, staff_user):
 
 @pytest.mark.django_db
 def test_admin_delete_goes_through_the_service(client, staff_user):
-    record, _ = services.set_user_key("learner-1", KEY, actor="system")
+    record, _ = services.set_user_key(user_id="learner-1", key=KEY, by=Actor.system())
     client.force_login(staff_user)
     response = client.post(f"/admin/chats/userapikey/{record.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302

@@ -12,9 +12,10 @@ from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator, concatenate
 
 from chats import crypto, services
-from tests.chats.conftest import use_database as database
-from tests.youlab.test_api_support import api, client_for_key
+from tests.support import api, client_for_key
+from tests.support import use_database as database
 from youlab import dolt
+from youlab.actors import Actor
 from youlab.models import ALL_SCOPES, AgentKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +61,7 @@ def test_keys_and_secrets_made_before_survive_the_upgrade(old_database):
         assert cursor.fetchone()[0] == 0  # one place to revoke it
         response = client_for_key(key).get(api("users", "maya", "owui-key"))
         assert response.status_code == 200 and response.json()["key"] == OWUI_KEY
-        assert services.read_user_key("maya", reader_name="test")[1] == OWUI_KEY
+        assert services.read_user_key(user_id="maya", by=Actor.agent("test"))[1] == OWUI_KEY
         assert dolt.is_ignored("user_api_key_secrets")
         columns = {c.name for c in connection.introspection.get_table_description(cursor, "user_api_keys")}
         assert "ciphertext" not in columns

@@ -9,11 +9,9 @@ from rest_framework.test import APIClient
 from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock, OwnerType
 from diffs.models import DiffStatus, PendingDiff
-from tests.diffs.factories import propose
-from tests.factories import make_block
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
-    agent, agent_key, anon, api, assert_error, other_agent, revoked, snapshot, staff,
-)
+from tests.factories import make_block, propose
+from tests.support import api, assert_error, snapshot
+from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -259,7 +257,7 @@ def test_if_match_current_version_is_accepted(agent, block):
 
 def test_if_match_stale_version_is_412_and_stores_nothing(agent, block):
     read = agent.get(api("users", "maya", "blocks", "student"))
-    block_services.update_block_content(block, STUDENT + "Likes chess", actor="staff:rita", reason="x",
+    block_services.update_block_content(block=block, content=STUDENT + "Likes chess", by=Actor("staff", "rita"), reason="x",
                                         dolt_commit=False)
     before = snapshot()
     error = assert_error(post(agent, diffs_url(), {"operation": "append", "text": "y"}, HTTP_IF_MATCH=read["ETag"]),
@@ -392,7 +390,7 @@ def test_poll_a_diff_until_it_is_decided(agent, staff, block):
 
 def test_stale_proposals_say_so(agent, block):
     proposed = post(agent, diffs_url(), {"operation": "append", "text": "x"}).json()
-    block_services.update_block_content(block, "moved on", actor="system", reason="x", dolt_commit=False)
+    block_services.update_block_content(block=block, content="moved on", by=Actor.system(), reason="x", dolt_commit=False)
     assert agent.get(api("diffs", proposed["id"])).json()["is_stale"] is True
 
 
@@ -420,7 +418,7 @@ def test_approve_applies_the_diff(staff, block):
 
 def test_approve_rebases_onto_a_block_that_moved_on(staff, block):
     diff = propose(block, "str_replace", old_str="Maya", new_str="Mia")
-    block_services.update_block_content(block, STUDENT + "Likes chess\n", actor="system", reason="x",
+    block_services.update_block_content(block=block, content=STUDENT + "Likes chess\n", by=Actor.system(), reason="x",
                                         dolt_commit=False)
     response = staff.post(api("diffs", diff.pk, "approve"), {}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "approved"
@@ -430,7 +428,7 @@ def test_approve_rebases_onto_a_block_that_moved_on(staff, block):
 
 def test_approve_that_no_longer_applies_is_409_conflict_and_marks_the_diff(staff, block):
     diff = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
-    block_services.update_block_content(block, "# Student\nName: Maya\n", actor="system", reason="x",
+    block_services.update_block_content(block=block, content="# Student\nName: Maya\n", by=Actor.system(), reason="x",
                                         dolt_commit=False)
     error = assert_error(staff.post(api("diffs", diff.pk, "approve"), {}, format="json"), 409, "conflict")
     assert "no longer applies" in error["message"] and "old_str" in error["message"]

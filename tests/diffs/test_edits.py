@@ -1,4 +1,5 @@
-"""diffs.edits: the canonical operations, their errors, alias normalisation and the preview diff.
+"""diffs.edits: the canonical operations, their errors, alias normalisation, the preview diff and
+the approval plan.
 
 Pure functions: no database.
 """
@@ -8,10 +9,12 @@ import pytest
 from diffs.edits import (
     MAX_REPORTED_LINES,
     OPERATIONS,
+    ApprovalPlan,
     EditError,
     apply_operation,
     dominant_line_ending,
     normalize_operation,
+    plan_approval,
     split_lines,
     unified_diff,
 )
@@ -388,3 +391,44 @@ def test_unified_diff_keeps_three_lines_of_context():
     diff = unified_diff(old, old.replace("10\n", "ten\n"), "notes/目标")
     assert diff.startswith("--- a/notes/目标\n+++ b/notes/目标\n@@ -7,7 +7,7 @@\n")
     assert diff.count("\n ") == 6
+
+
+# --- plan_approval: the approval rules, once -----------------------------------------------------
+
+STUDENT = "Name: Maya\nGoal: essay\n"
+REPLACE = {"operation": "str_replace", "arguments": {"old_str": "Maya", "new_str": "Maya Tran"},
+           "proposed_content": "Name: Maya Tran\nGoal: essay\n", "base_version": 3}
+
+
+def test_a_proposal_at_its_base_version_writes_the_proposed_text():
+    plan = plan_approval(**REPLACE, block_version=3, block_content=STUDENT)
+    assert plan == ApprovalPlan(content="Name: Maya Tran\nGoal: essay\n")
+
+
+def test_a_block_that_moved_on_gets_the_operation_again_or_a_conflict():
+    plan = plan_approval(**REPLACE, block_version=5, block_content="Goal: essay\nName: Maya\n")
+    assert plan == ApprovalPlan(content="Goal: essay\nName: Maya Tran\n", rebased=True)
+    plan = plan_approval(**REPLACE, block_version=5, block_content="Name: Sam\n")
+    assert plan.content is None and not plan.rebased
+    assert plan.conflict == ("block changed from version 3 to 5 and the edit no longer applies: "
+                             "old_str does not occur in the block")
+
+
+def test_a_deleted_block_is_a_conflict_even_with_edited_text():
+    for edited in (None, "my text"):
+        plan = plan_approval(**REPLACE, block_version=None, edited_content=edited)
+        assert plan == ApprovalPlan(conflict="the block was deleted after the proposal")
+
+
+def test_edited_text_is_written_as_it_is_whatever_the_version():
+    assert plan_approval(**REPLACE, block_version=9, block_content="x", edited_content="mine") == \
+        ApprovalPlan(content="mine")
+
+
+def test_create_applies_unless_the_label_was_taken_meanwhile():
+    create = {"operation": "create", "arguments": {"content": "- a book"}, "proposed_content": "- a book",
+              "base_version": None}
+    assert plan_approval(**create, block_version=None) == ApprovalPlan(content="- a book")
+    assert plan_approval(**create, block_version=None, edited_content="- two") == ApprovalPlan(content="- two")
+    assert plan_approval(**create, block_version=1, block_content="other") == \
+        ApprovalPlan(conflict="a block with this label was created in the meantime")

@@ -29,6 +29,7 @@ from blocks import services as block_services  # noqa: E402
 from diffs import services  # noqa: E402
 from diffs.models import DiffStatus, PendingDiff  # noqa: E402
 from youlab import dolt  # noqa: E402
+from youlab.actors import Actor
 
 lock = threading.Lock()
 
@@ -47,7 +48,7 @@ def setup_approvals(n: int) -> None:
                                             content=f"# Student {i}\nGoal: write about the bakery\n",
                                             dolt_commit=False)
         services.propose_diff(owner_id=block.owner_id, label=block.label, operation="append",
-                              arguments={"text": f"Likes chess ({i})"}, agent_key_name="tutor")
+                              arguments={"text": f"Likes chess ({i})"}, by=Actor.agent("tutor"))
     dolt.commit("hardening: base")
     say("ready", n)
 
@@ -62,7 +63,7 @@ def approve(threads: int) -> None:
     def run(share, reviewer):
         try:
             for pk in share:
-                diff = services.approve_diff(pk, reviewer=reviewer)
+                diff = services.approve_diff(diff_id=pk, by=Actor.staff(reviewer))
                 say("approved", pk, diff.applied_version)
         except Exception as exc:  # the server went away: stop this reviewer
             say("error", type(exc).__name__, str(exc).replace("\n", " ")[:200])

@@ -26,6 +26,7 @@ from diffs import edits, services
 from diffs.models import DiffStatus, PendingDiff
 from tests.factories import make_block
 from youlab import dolt
+from youlab.actors import Actor
 from youlab.dolt import SerializationFailure
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -38,12 +39,12 @@ def _run_round(block, reviewers, round_no, rng, outcomes, errors):
     anchor = f"line {round_no - 1}." if round_no else "Goal"
     appended, _ = services.propose_diff(
         owner_id=block.owner_id, label=block.label, operation="append",
-        arguments={"text": f"line {round_no}."}, agent_key_name="tutor")
+        arguments={"text": f"line {round_no}."}, by=Actor.agent("tutor"))
     replaced = None
     if anchor in current.content and current.content.count(anchor) == 1:
         replaced, _ = services.propose_diff(
             owner_id=block.owner_id, label=block.label, operation="str_replace",
-            arguments={"old_str": anchor, "new_str": anchor.upper()}, agent_key_name="coach")
+            arguments={"old_str": anchor, "new_str": anchor.upper()}, by=Actor.agent("coach"))
     target = rng.randint(1, current.version - 1)
     barrier = threading.Barrier(3)
 
@@ -53,7 +54,7 @@ def _run_round(block, reviewers, round_no, rng, outcomes, errors):
             if diff is None:
                 return
             try:
-                outcomes["diffs"].append((diff.pk, services.approve_diff(diff.pk, reviewer=reviewer).status))
+                outcomes["diffs"].append((diff.pk, services.approve_diff(diff_id=diff.pk, by=Actor.staff(reviewer)).status))
             except SerializationFailure:
                 outcomes["diffs"].append((diff.pk, "gave up"))
         except Exception as exc:  # reported by the test
@@ -65,7 +66,7 @@ def _run_round(block, reviewers, round_no, rng, outcomes, errors):
         try:
             barrier.wait()
             try:
-                result = block_services.revert_block_as_staff(block, target, reviewer=reviewer)
+                result = block_services.revert_block(block=block, version=target, by=Actor.staff(reviewer))
                 outcomes["reverts"].append((result.version, target))
             except (BlockConflict, SerializationFailure):
                 outcomes["refused_reverts"] += 1  # the block moved under it: nothing written
@@ -91,7 +92,7 @@ def test_concurrent_conflicting_approvals_and_reverts_lose_nothing(django_user_m
     reviewers = [django_user_model.objects.create_user(name, email=f"{name}@example.org", is_staff=True)
                  for name in ("rita", "sam", "lee")]
     block = make_block(owner_id="maya", label="student", content="# Student\nGoal: write about the bakery\n")
-    block_services.update_block_content(block, block.content + "Likes chess\n", actor="system", reason="seed",
+    block_services.update_block_content(block=block, content=block.content + "Likes chess\n", by=Actor.system(), reason="seed",
                                         dolt_commit=False)
     dolt.commit("hardening: seed")
     log_before = dolt.log_count()

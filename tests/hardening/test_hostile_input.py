@@ -15,9 +15,8 @@ import json
 
 import pytest
 
-from tests.diffs.factories import propose
-from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, api, assert_error, snapshot, staff  # noqa: F401
+from tests.factories import make_block, propose
+from tests.support import api, assert_error, snapshot
 from youlab import dolt
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import api, assert_error, client_for_key
+from tests.support import api, assert_error, client_for_key
 from youlab.models import AgentKey
 
 pytestmark = pytest.mark.django_db

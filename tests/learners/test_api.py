@@ -3,9 +3,7 @@
 import pytest
 
 from learners.models import HistoricalLearner, Learner
-from tests.youlab.test_api_support import (  # noqa: F401 (fixtures)
-    agent, agent_key, anon, api, assert_error, revoked, staff,
-)
+from tests.support import api, assert_error
 from youlab import dolt
 
 pytestmark = pytest.mark.django_db

@@ -5,16 +5,16 @@ import pytest
 from learners import selectors, services
 from learners.exceptions import InvalidProfile
 from learners.models import HistoricalLearner, Learner, LearnerNameWord
-from blocks.exceptions import InvalidBlockInput
 from youlab import dolt
+from youlab.actors import Actor
+from youlab.errors import InvalidInput
 
 
 @pytest.mark.django_db(transaction=True)
 def test_setting_a_profile_leaves_a_history_row_and_a_dolt_commit_by_the_actor():
     before = dolt.log_count()
     learner, changed = services.set_learner_profile(
-        user_id="maya", display_name=" Maya Thompson ", actor="agent:tutor",
-        author=dolt.author("agent:tutor", "agent@youlab.local"),
+        user_id="maya", display_name=" Maya Thompson ", by=Actor.agent("tutor"),
     )
     assert changed and learner.display_name == "Maya Thompson" and learner.email == ""
     assert learner.updated_by == "agent:tutor"
@@ -26,8 +26,8 @@ def test_setting_a_profile_leaves_a_history_row_and_a_dolt_commit_by_the_actor()
     assert newest.author == "agent:tutor"
 
     # The same value again writes nothing; a field left out keeps its value.
-    assert services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="x")[1] is False
-    learner, changed = services.set_learner_profile(user_id="maya", email="maya@example.org", actor="staff:rita")
+    assert services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor("x"))[1] is False
+    learner, changed = services.set_learner_profile(user_id="maya", email="maya@example.org", by=Actor("staff", "rita"))
     assert changed and (learner.display_name, learner.email) == ("Maya Thompson", "maya@example.org")
     assert dolt.log_count() == before + 2
     assert HistoricalLearner.objects.filter(user_id="maya").count() == 2
@@ -40,23 +40,23 @@ def test_setting_a_profile_leaves_a_history_row_and_a_dolt_commit_by_the_actor()
 ])
 def test_invalid_profiles_are_refused_and_write_nothing(fields):
     with pytest.raises(InvalidProfile):
-        services.set_learner_profile(user_id="maya", actor="agent:tutor", **fields)
+        services.set_learner_profile(user_id="maya", by=Actor.agent("tutor"), **fields)
     assert not Learner.objects.exists()
 
 
 @pytest.mark.django_db
 def test_learner_ids_are_validated_like_block_owners():
-    with pytest.raises(InvalidBlockInput):
-        services.set_learner_profile(user_id="a/b", display_name="x", actor="system")
+    with pytest.raises(InvalidInput):
+        services.set_learner_profile(user_id="a/b", display_name="x", by=Actor.system())
 
 
 @pytest.mark.django_db
 def test_learners_are_found_by_the_start_of_any_word_of_their_name_or_email():
-    services.set_learner_profile(user_id="u-maya", display_name="Maya Thompson", actor="system")
+    services.set_learner_profile(user_id="u-maya", display_name="Maya Thompson", by=Actor.system())
     services.set_learner_profile(user_id="u-sofia", display_name="Sofía Ramírez-Núñez",
-                                 email="sofia@school.example", actor="system")
-    services.set_learner_profile(user_id="u-wang", display_name="王小明 (Xiaoming Wang)", actor="system")
-    services.set_learner_profile(user_id="u-mayor", display_name="Jo Mayor", actor="system")
+                                 email="sofia@school.example", by=Actor.system())
+    services.set_learner_profile(user_id="u-wang", display_name="王小明 (Xiaoming Wang)", by=Actor.system())
+    services.set_learner_profile(user_id="u-mayor", display_name="Jo Mayor", by=Actor.system())
 
     assert selectors.user_ids_named("maya") == ["u-maya"]
     assert selectors.user_ids_named("MAY") == ["u-maya", "u-mayor"]
@@ -69,15 +69,15 @@ def test_learners_are_found_by_the_start_of_any_word_of_their_name_or_email():
     assert selectors.labels_for(["u-maya", "u-none", ""]) == {"u-maya": "Maya Thompson"}
 
     # A renamed learner is found under the new name only.
-    services.set_learner_profile(user_id="u-maya", display_name="Maya Tran", actor="system")
+    services.set_learner_profile(user_id="u-maya", display_name="Maya Tran", by=Actor.system())
     assert selectors.user_ids_named("thompson") == [] and selectors.user_ids_named("tran") == ["u-maya"]
     assert set(LearnerNameWord.objects.filter(user_id="u-maya").values_list("word", flat=True)) == {"maya", "tran"}
 
 
 @pytest.mark.django_db
 def test_imports_fill_empty_fields_but_never_overwrite_a_name():
-    services.set_learner_profile(user_id="agent-set", display_name="Named By Agent", actor="agent:tutor")
-    services.set_learner_profile(user_id="half", email="half@example.org", actor="agent:tutor")
+    services.set_learner_profile(user_id="agent-set", display_name="Named By Agent", by=Actor.agent("tutor"))
+    services.set_learner_profile(user_id="half", email="half@example.org", by=Actor.agent("tutor"))
     profiles = [
         services.ImportedProfile("new", "Maya Thompson"),
         services.ImportedProfile("agent-set", "Letta Name", "letta@example.org"),
@@ -86,11 +86,11 @@ def test_imports_fill_empty_fields_but_never_overwrite_a_name():
         services.ImportedProfile("bad", "bad\x00name", "not-an-email"),
     ]
 
-    planned = services.import_learner_profiles(profiles, actor="import:letta", dry_run=True)
+    planned = services.import_learner_profiles(profiles=profiles, by=Actor.importer("letta"), dry_run=True)
     assert planned == {"new": "display name set", "agent-set": "email set", "half": "display name set"}
     assert not Learner.objects.filter(user_id="new").exists()
 
-    assert services.import_learner_profiles(profiles, actor="import:letta") == planned
+    assert services.import_learner_profiles(profiles=profiles, by=Actor.importer("letta")) == planned
     profile = {l.user_id: (l.display_name, l.email, l.updated_by) for l in Learner.objects.all()}
     assert profile == {
         "new": ("Maya Thompson", "", "import:letta"),
@@ -100,8 +100,8 @@ def test_imports_fill_empty_fields_but_never_overwrite_a_name():
     assert HistoricalLearner.objects.get(user_id="new").history_change_reason == "Imported display name"
     assert selectors.user_ids_named("thompson") == ["new"]
     # A re-run, or another source with other names, changes nothing.
-    assert services.import_learner_profiles(profiles, actor="import:letta") == {}
+    assert services.import_learner_profiles(profiles=profiles, by=Actor.importer("letta")) == {}
     assert services.import_learner_profiles(
-        [services.ImportedProfile("new", "Maya T. Thompson"), services.ImportedProfile("agent-set", "Other")],
-        actor="import:youlab_v1") == {}
+        profiles=[services.ImportedProfile("new", "Maya T. Thompson"), services.ImportedProfile("agent-set", "Other")],
+        by=Actor.importer("youlab_v1")) == {}
     assert Learner.objects.get(user_id="agent-set").display_name == "Named By Agent"

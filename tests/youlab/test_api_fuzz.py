@@ -28,8 +28,7 @@ from schemathesis.checks import (
 )
 
 from blocks.models import OwnerType
-from tests.diffs.factories import propose
-from tests.factories import make_agent_key, make_block
+from tests.factories import make_agent_key, make_block, propose
 from youlab.wsgi import application
 
 MAX_EXAMPLES = 25

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.factories import make_block
-from tests.youlab.test_api_support import api, assert_error, client_for_key
+from tests.support import api, assert_error, client_for_key
 from youlab.models import AgentKey
 
 pytestmark = pytest.mark.django_db

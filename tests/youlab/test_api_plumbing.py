@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, anon, api, assert_error  # noqa: F401
+from tests.support import api, assert_error
 
 pytestmark = pytest.mark.django_db
 

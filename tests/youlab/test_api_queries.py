@@ -1,16 +1,15 @@
 """Queries per request do not grow with the number of blocks, proposals or history rows."""
 
 import pytest
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from blocks import services as block_services
 from diffs import services
-from tests.diffs.factories import propose
-from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, api, staff  # noqa: F401
+from tests.factories import make_block, propose
+from tests.support import api
+from youlab.actors import Actor
 from youlab.models import AgentKey
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +22,9 @@ def populate(size, reviewer, owner="maya"):
     blocks = [make_block(owner_id=owner, label=f"label-{n:03}", content=f"c{n}") for n in range(size)]
     first = blocks[0]
     for n in range(size - 1):
-        block_services.update_block_content(first, f"v{n}", actor="system", reason="r", dolt_commit=False)
+        block_services.update_block_content(block=first, content=f"v{n}", by=Actor.system(), reason="r", dolt_commit=False)
     diffs = [propose(blocks[n % len(blocks)], "append", text=f"t{n}") for n in range(size + 2)]
-    services.reject_diff(diffs[0].pk, reviewer=reviewer, reason="no")
+    services.reject_diff(diff_id=diffs[0].pk, by=Actor.staff(reviewer), reason="no")
     return first, diffs
 
 

@@ -11,11 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from chats import selectors as chat_selectors
 from chats import services as chat_services
-from tests.diffs.factories import propose
-from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import api, api_routes, assert_error, client_for_key, route_path
+from tests.factories import make_agent_key, make_block, propose
+from tests.support import api, api_routes, assert_error, client_for_key, route_path
 from youlab import keys
+from youlab.actors import Actor
 from youlab.api.permissions import ANY_SCOPE
 from youlab.models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey
 
@@ -36,8 +37,8 @@ def world(staff_user):
     make_block(owner_type="shared", owner_id="course", label="student", content="shared\n")
     diff = propose(block, "append", text="Likes chess")
     chat_services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="m1", chat_id="c1",
-                                     actor="system")
-    chat_services.set_user_key("maya", OWUI_KEY, actor="system")
+                                     by=Actor.system())
+    chat_services.set_user_key(user_id="maya", key=OWUI_KEY, by=Actor.system())
     return {"block": block, "diff": diff}
 
 
@@ -85,7 +86,7 @@ def test_a_key_without_the_routes_scope_gets_403_scope_required(world, name, tem
 
 def test_a_refused_call_changes_nothing(world):
     client = client_for_key(make_agent_key("reader", scopes=["memory:read"])[1])
-    before = chat_services.get_user_key_record("maya").fingerprint
+    before = chat_selectors.get_user_key_record(user_id="maya").fingerprint
     for method, path, body in [
         ("post", api("users", "maya", "blocks", "student", "diffs"), {"operation": "append", "text": "x"}),
         ("put", api("users", "maya", "module-chats", "tutor", "m1"), {"chat_id": "c2"}),
@@ -97,8 +98,8 @@ def test_a_refused_call_changes_nothing(world):
     from diffs.models import PendingDiff
 
     assert PendingDiff.objects.count() == 1
-    assert chat_services.get_module_chat(user_id="maya", agent_id="tutor", module_id="m1").chat_id == "c1"
-    assert chat_services.get_user_key_record("maya").fingerprint == before
+    assert chat_selectors.get_module_chat(user_id="maya", agent_id="tutor", module_id="m1").chat_id == "c1"
+    assert chat_selectors.get_user_key_record(user_id="maya").fingerprint == before
 
 
 # --- learners' OpenWebUI keys: only with owui-key:read, and every read is on the learner page ----
@@ -250,5 +251,5 @@ def test_keys_made_before_scopes_keep_every_scope():
     moved = AgentKey.objects.get(pk=old.pk)
     assert moved.scopes == list(ALL_SCOPES) and moved.prefix == old.prefix
     make_block(owner_id="maya", label="student")
-    chat_services.set_user_key("maya", OWUI_KEY, actor="system")
+    chat_services.set_user_key(user_id="maya", key=OWUI_KEY, by=Actor.system())
     assert client_for_key(secret).get(api("users", "maya", "owui-key")).json()["key"] == OWUI_KEY

@@ -1,18 +1,23 @@
 """Display spoofing: labels, owner ids, agent ids and the other identifiers refuse C0 and C1
 control characters, DEL, Unicode bidi controls and line/paragraph separators, everywhere they
-enter (one rule, youlab.validators), with 400 `invalid_input` naming the offending code point."""
+enter (one rule, youlab.validators), with 400 `invalid_input` naming the offending code point; and
+no identifier begins or ends with spaces, while ids stored with them before that rule stay
+readable."""
 
 import pytest
 
 from blocks import services as block_services
-from blocks.exceptions import InvalidBlockInput
+from blocks.models import Block
 from chats import services as chat_services
-from chats.exceptions import InvalidInput
+from chats.models import ModuleChat
 from diffs import services as diff_services
 from diffs.models import PendingDiff
+from learners.models import Learner
 from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, api, assert_error, snapshot  # noqa: F401
-from youlab.validators import identifier_problem
+from tests.support import api, assert_error, snapshot
+from youlab.actors import Actor
+from youlab.errors import InvalidInput
+from youlab.validators import identifier_problem, validate_identifier, validate_owner_id
 
 pytestmark = pytest.mark.django_db
 
@@ -45,19 +50,19 @@ def test_what_people_write_stays_allowed(value):
 @pytest.mark.parametrize("char", list(SPOOFERS), ids=[v[0] for v in SPOOFERS.values()])
 def test_every_service_refuses_them(char):
     block = make_block(owner_id="maya", label="student", content="x")
-    with pytest.raises(InvalidBlockInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         block_services.create_block(owner_id="maya", label=f"gnp{char}.exe", content="x")
     assert caught.value.details["code_point"] == SPOOFERS[char][0]
-    with pytest.raises(InvalidBlockInput):
+    with pytest.raises(InvalidInput):
         block_services.create_block(owner_id=f"maya{char}", label="student", content="x")
-    with pytest.raises(InvalidBlockInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         diff_services.propose_diff(owner_id="maya", label=block.label, operation="append",
-                                   arguments={"text": "y"}, agent_id=f"agent{char}-42")
+                                   arguments={"text": "y"}, agent_id=f"agent{char}-42", by=Actor.agent("tutor"))
     assert caught.value.details == {"field": "agent_id", "code_point": SPOOFERS[char][0],
                                     "character": SPOOFERS[char][1]}
     with pytest.raises(InvalidInput) as caught:
         chat_services.upsert_module_chat(user_id="maya", agent_id=f"tutor{char}", module_id="m1", chat_id="c",
-                                         actor="system")
+                                         by=Actor.system())
     assert caught.value.details["code_point"] == SPOOFERS[char][0]
     assert not PendingDiff.objects.exists()
 
@@ -84,3 +89,52 @@ def test_the_api_answers_400_with_the_code_point(agent):
                                    format="json"), 400, "invalid_input")
     assert error["details"]["code_point"] == "U+202D"
     assert snapshot() == before
+
+
+# --- surrounding spaces: refused for anything new, existing data stays readable ------------------
+
+
+def _imported_before_the_rule(owner_id):
+    """A block as an import stored it before ids refused surrounding spaces (the services now
+    refuse to write one)."""
+    block = Block(owner_id=owner_id, label="student", content="# Student\n")
+    block._history_actor = "import:youlab_v1"
+    block.save(force_insert=True)
+    return block
+
+
+@pytest.mark.parametrize("spaced", [" maya", "maya ", " maya "])
+def test_an_owner_id_with_surrounding_spaces_stays_readable_but_nothing_new_is_written_under_it(
+        spaced, agent, staff):
+    block = _imported_before_the_rule(spaced)
+    for client in (agent, staff):
+        assert [b["id"] for b in client.get(api("users", spaced, "blocks")).json()["results"]] == [str(block.pk)]
+        assert client.get(api("users", spaced, "blocks", "student")).json()["content"] == "# Student\n"
+        assert client.get(api("users", spaced, "blocks", "student", "history")).status_code == 200
+        assert client.get(api("users", spaced, "profile")).status_code == 200
+        assert client.get(api("users", spaced, "module-chats")).status_code == 200
+    before = snapshot()
+    for response in (
+        agent.post(api("users", spaced, "blocks", "student", "diffs"), {"operation": "append", "text": "x"},
+                   format="json"),
+        agent.post(api("users", spaced, "blocks", "goals", "diffs"), {"operation": "create", "content": "x"},
+                   format="json"),
+        agent.put(api("users", spaced, "profile"), {"display_name": "Maya"}, format="json"),
+        agent.put(api("users", spaced, "module-chats", "tutor", "m1"), {"chat_id": "c1"}, format="json"),
+    ):
+        error = assert_error(response, 400, "invalid_input")
+        assert "spaces" in error["message"] and error["details"]["field"] in {"owner_id", "user_id"}
+    assert snapshot() == before
+    with pytest.raises(InvalidInput, match="may not begin or end with spaces"):
+        block_services.create_block(owner_id=spaced, label="goals", content="x")
+    assert not Learner.objects.exists() and not ModuleChat.objects.exists()
+
+
+def test_the_stricter_rule_is_the_one_rule_for_every_learner_id():
+    for validate in (lambda v: validate_owner_id(v), lambda v: validate_identifier(v, "user_id")):
+        with pytest.raises(InvalidInput):
+            validate(" maya")
+        assert validate("maya") == "maya"
+    assert validate_owner_id(" maya", lookup=True) == " maya"
+    with pytest.raises(InvalidInput):  # a lookup still refuses what could never be an id
+        validate_owner_id("ma\u202eya", lookup=True)

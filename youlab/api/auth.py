@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from rest_framework import authentication, exceptions, throttling
 from rest_framework_api_key.permissions import KeyParser
 
+from youlab.actors import Actor
 from youlab.keys import note_key_use
 from youlab.models import AgentKey
 
@@ -90,11 +91,11 @@ class Agent:
         return self.api_key.has_scope(scope)
 
     @property
-    def actor(self) -> str:
-        return f"agent:{self.name}"
+    def actor(self) -> Actor:
+        return Actor.agent(self.name)
 
     def __str__(self):
-        return self.actor
+        return str(self.actor)
 
 
 # Keys are "<prefix>.<secret>" (8 + 1 + 32 characters). Anything far longer, or not ASCII, is
@@ -139,13 +140,11 @@ def is_agent(request) -> bool:
     return isinstance(getattr(request, "user", None), Agent)
 
 
-def actor_for(request) -> str:
-    """The block_history actor for a request."""
-    from blocks.services import staff_actor
-
+def request_actor(request) -> Actor:
+    """Who is making an API request: the agent key, or the member of staff signed in."""
     if is_agent(request):
         return request.user.actor
-    return staff_actor(request.user)
+    return Actor.staff(request.user)
 
 
 class AgentKeyRateThrottle(throttling.SimpleRateThrottle):

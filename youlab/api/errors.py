@@ -50,28 +50,18 @@ def _database_unreachable(exc) -> bool:
     return isinstance(exc, OperationalError) and bool(exc.args) and exc.args[0] in _CONNECTION_LOST
 
 
-def _edit_error_class():
-    # diffs.edits is the home of EditError; imported lazily to keep app loading order simple.
-    try:
-        from diffs.edits import EditError
-    except ImportError:  # pragma: no cover
-        return ()
-    return EditError
-
-
 def exception_handler(exc, context):
-    """DRF's EXCEPTION_HANDLER: map every known error to the shared shape."""
-    if isinstance(exc, ApiError):
-        return error_response(exc.error_code, exc.message, exc.status_code, exc.details)
+    """DRF's EXCEPTION_HANDLER, the API's one: every known error in the shared shape.
+
+    Every user-facing error is a youlab.errors.ServiceError (the services', the edit
+    operations', the API's own ApiError); the rest are DRF's, Django's and the database's.
+    """
     if isinstance(exc, SerializationFailure):
         return error_response(
             "concurrent_write", "other clients kept changing the same data; try again",
             status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, ServiceError):
-        return error_response(exc.code, exc.message, exc.status, exc.details)
-    edit_error = _edit_error_class()
-    if edit_error and isinstance(exc, edit_error):
         return error_response(exc.code, exc.message, exc.status, exc.details)
     if isinstance(exc, RequestDataTooBig):
         # DRF reads JSON bodies through request.body, where Django enforces the upload limit.

@@ -1,15 +1,13 @@
-"""The API's own error, apart from youlab.api.errors: the permission classes raise it, and DRF
-imports those while rest_framework.views (which errors.py needs) is still being imported."""
+"""The API's own error, for what the views and permission classes refuse themselves (a header, a
+scope, a body that is not a JSON object). Apart from youlab.api.errors: the permission classes
+raise it, and DRF imports those while rest_framework.views (which errors.py needs) is still being
+imported."""
 
-from rest_framework import exceptions, status
+from youlab.errors import ServiceError
 
 
-class ApiError(exceptions.APIException):
-    """An error with a stable code, raised by views (services raise their own errors)."""
+class ApiError(ServiceError):
+    """A ServiceError whose code and status are given where it is raised."""
 
-    def __init__(self, code, message, status_code=status.HTTP_400_BAD_REQUEST, details=None):
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.message = message
-        self.details = details or {}
+    def __init__(self, code: str, message: str, status: int = 400, details=None):
+        super().__init__(message, details=details, code=code, status=status)

@@ -1,15 +1,15 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .tools import ToolList
 from .views import api_not_found
 
+# The apps' routes, included by name: the one place the ground floor refers to the apps, and
+# only as strings (Django resolves them), never as imports (tests/test_architecture.py).
 v1 = [
     path("", include("blocks.api.urls")),
     path("", include("learners.api.urls")),
-    path("", include("diffs.api.urls")),
+    path("", include("diffs.api.urls")),  # with tools/, the agent operations as OpenAI tools
     path("", include("chats.api.urls")),
-    path("tools/", ToolList.as_view(), name="api-tools"),
 ]
 
 urlpatterns = [

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 
 from .errors import ApiError
 from .parsers import StrictJSONParser
@@ -47,6 +48,11 @@ class RepresentedListMixin:
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response([represent(self.serializer_class, item) for item in page])
+
+
+def put_response(data, *, created: bool) -> Response:
+    """The answer to a PUT: 201 when it made the resource, 200 when it replaced or kept it."""
+    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 def etag(version: int) -> str:

@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chats.exceptions import ChatsError
 from chats.export import build_user_export
+from youlab.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, user_id, output=None, **options):
         try:
             document = build_user_export(user_id)
-        except ChatsError as exc:
+        except ServiceError as exc:
             raise CommandError(exc.message) from None
         text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
         if output and output != "-":

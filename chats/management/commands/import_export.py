@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from chats import services
-from chats.exceptions import ChatsError
+from youlab.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -25,8 +25,8 @@ class Command(BaseCommand):
     def handle(self, *args, file, dry_run=False, **options):
         document = self._read(file)
         try:
-            result = services.import_user_export(document, dry_run=dry_run)
-        except ChatsError as exc:
+            result = services.import_user_export(document=document, dry_run=dry_run)
+        except ServiceError as exc:
             raise CommandError(exc.message) from None
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"warning: {warning}"))

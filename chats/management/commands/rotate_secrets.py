@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from chats import services
-from chats.exceptions import ChatsError
+from youlab.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             result = services.rotate_all_keys()
-        except ChatsError as exc:
+        except ServiceError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(
             f"rotated: {result.rotated}  unchanged: {result.unchanged}  failed: {result.failed}"

@@ -23,6 +23,7 @@ from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from tests.factories import make_block
 from youlab import dolt
+from youlab.actors import Actor
 
 T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=timezone.utc)
 
@@ -266,7 +267,7 @@ def test_a_source_that_moved_on_adds_only_its_new_versions():
 def test_new_versions_go_after_a_staff_edit_and_a_rerun_keeps_the_staff_edit():
     run([block()])
     imported = Block.objects.get(label="student")
-    services.update_block_content(imported, "staff fix", actor="staff:rita", reason="Fix",
+    services.update_block_content(block=imported, content="staff fix", by=Actor("staff", "rita"), reason="Fix",
                                   dolt_commit=False)
 
     assert item(run([block()]), "block", "learner-1/student").action == UNCHANGED
@@ -354,7 +355,7 @@ def test_a_block_deleted_in_the_source_later_is_deleted_once_and_a_staff_restore
     )
     assert item(report, "block", "learner-1/student").reason == "deleted in the source"
 
-    services.set_block_deleted(deleted, False, actor="staff:rita", dolt_commit=False)
+    services.set_block_deleted(block=deleted, deleted=False, by=Actor("staff", "rita"), dolt_commit=False)
     assert item(run([block(deleted=True)]), "block", "learner-1/student").action == UNCHANGED
     assert Block.objects.get(label="student").deleted_at is None
 

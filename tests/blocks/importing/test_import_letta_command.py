@@ -25,6 +25,7 @@ from blocks.importing.records import OWNER_SHARED, OWNER_USER, BlockRecord, Lear
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from youlab import dolt
+from youlab.actors import Actor
 
 from .conftest import FIXTURES, PG_FIXTURES
 
@@ -694,7 +695,7 @@ def test_learners_names_come_from_the_letta_identities_and_stay_on_a_rerun(sourc
     assert "learner name(s)" in dolt.log(limit=1)[0].message
 
     # A re-run changes nothing; nor does it undo a name an agent set since.
-    learner_services.set_learner_profile(user_id=U2, display_name="Sofi", actor="agent:tutor")
+    learner_services.set_learner_profile(user_id=U2, display_name="Sofi", by=Actor.agent("tutor"))
     commits = dolt.log_count()
     again, _ = import_letta(*source.args, tmp_path=tmp_path, name="again.json")
     assert dolt.log_count() == commits

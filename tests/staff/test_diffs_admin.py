@@ -14,8 +14,8 @@ from diffs import services
 from diffs.rendering import MAX_ROWS
 from diffs.models import DiffStatus, PendingDiff
 from learners import services as learner_services
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
+from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -66,9 +66,9 @@ def test_admin_home_is_the_review_queue(client):
 def test_queue_shows_pending_by_default_with_counts_per_status(client, block, staff_user):
     pending = [propose(block, "append", text=f"fact {i}") for i in range(3)]
     approved = propose(block, "append", text="approved one")
-    services.approve_diff(approved.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=approved.pk, by=Actor.staff(staff_user))
     rejected = propose(block, "append", text="rejected one")
-    services.reject_diff(rejected.pk, reviewer=staff_user, reason="no")
+    services.reject_diff(diff_id=rejected.pk, by=Actor.staff(staff_user), reason="no")
 
     response = client.get(QUEUE)
     assert listed(response) == {d.pk for d in pending}
@@ -119,8 +119,8 @@ def test_queue_lists_the_oldest_pending_proposal_first_and_stays_sortable(client
 
 def test_queue_shows_learners_names_and_finds_them_by_name(client, block):
     sofia_block = make_block(owner_id="3f6c-sofia", label="student", content=STUDENT)
-    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="agent:tutor")
-    learner_services.set_learner_profile(user_id="3f6c-sofia", display_name="Sofía Ramírez-Núñez", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor.agent("tutor"))
+    learner_services.set_learner_profile(user_id="3f6c-sofia", display_name="Sofía Ramírez-Núñez", by=Actor.system())
     maya_diff = propose(block, "append", text="likes chess", reasoning="mentions Sofía's essay")
     sofia_diff = propose(sofia_block, "append", text="plays cello")
 
@@ -141,8 +141,8 @@ def test_queue_marks_stale_and_conflict(client, block, staff_user):
     first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
     stale = propose(block, "append", text="likes chess")
     doomed = propose(block, "str_replace", old_str="bakery", new_str="library")
-    services.approve_diff(first.pk, reviewer=staff_user)
-    services.approve_diff(doomed.pk, reviewer=staff_user)  # its anchor is gone: conflict
+    services.approve_diff(diff_id=first.pk, by=Actor.staff(staff_user))
+    services.approve_diff(diff_id=doomed.pk, by=Actor.staff(staff_user))  # its anchor is gone: conflict
 
     page = client.get(QUEUE).content.decode()
     assert "stale" in page and "now v2" in page
@@ -164,13 +164,13 @@ def test_queue_query_count_does_not_grow_with_the_number_of_diffs(
         return len(captured)
 
     views = ({}, {"status": "all"}, {"learner": "maya", "label": "student"}, {"q": "maya thompson"})
-    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor.system())
     for i in range(3):
         propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")
     small = [count_queries(params) for params in views]
     for i in range(3, 30):
         learner_id = f"learner-{i}"
-        learner_services.set_learner_profile(user_id=learner_id, display_name=f"Maya {i}", actor="system")
+        learner_services.set_learner_profile(user_id=learner_id, display_name=f"Maya {i}", by=Actor.system())
         propose(make_block(owner_id=learner_id, label="student"), "append", text="x", agent=f"agent-{i}")
         propose(block, "append", text=f"fact {i}", agent=f"agent-{i}")  # more than one page now
     large = [count_queries(params) for params in views]
@@ -200,7 +200,7 @@ def test_review_page_lists_the_other_open_proposals_on_the_same_block(client, bl
     first = propose(block, "str_replace", old_str="bakery", new_str="bike shop", agent="tutor")
     second = propose(block, "append", text="Likes chess", agent="background", reasoning="said it twice")
     decided = propose(block, "append", text="Likes go")
-    services.reject_diff(decided.pk, reviewer=staff_user, reason="no")
+    services.reject_diff(diff_id=decided.pk, by=Actor.staff(staff_user), reason="no")
     elsewhere = propose(make_block(owner_id="maya", label="journey", content="x"), "append", text="y")
 
     response = client.get(review_url(first))
@@ -209,7 +209,7 @@ def test_review_page_lists_the_other_open_proposals_on_the_same_block(client, bl
     assert review_url(second) in section and "said it twice" in section and "v1" in section
     assert review_url(decided) not in section and review_url(elsewhere) not in section
 
-    services.approve_diff(first.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=first.pk, by=Actor.staff(staff_user))
     section = client.get(review_url(second)).content.decode()
     assert 'id="other-proposals"' not in section  # the only other one is decided now
 
@@ -229,7 +229,7 @@ def test_review_page_links_the_neighbours_in_the_queue_and_documents_the_shortcu
 
 def test_a_rejected_diff_shows_the_reason_for_rejecting(client, block, staff_user):
     diff = propose(block, "append", text="Dislikes poetry")
-    services.reject_diff(diff.pk, reviewer=staff_user, reason="She loves poetry.")
+    services.reject_diff(diff_id=diff.pk, by=Actor.staff(staff_user), reason="She loves poetry.")
     page = client.get(review_url(diff)).content.decode()
     assert "Reason for rejecting</dt><dd class=\"staff-review-note\">She loves poetry.</dd>" in page
 
@@ -237,7 +237,7 @@ def test_a_rejected_diff_shows_the_reason_for_rejecting(client, block, staff_use
 def test_review_page_warns_when_stale_and_previews_the_rebase(client, block, staff_user):
     first = propose(block, "str_replace", old_str="Name: Maya", new_str="Name: Maya T.")
     later = propose(block, "append", text="Likes chess")
-    services.approve_diff(first.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=first.pk, by=Actor.staff(staff_user))
 
     response = client.get(review_url(later))
     page = response.content.decode()
@@ -249,7 +249,7 @@ def test_review_page_warns_when_stale_and_previews_the_rebase(client, block, sta
 def test_review_page_says_when_approving_would_conflict(client, block, staff_user):
     first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
     doomed = propose(block, "str_replace", old_str="bakery", new_str="library")
-    services.approve_diff(first.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=first.pk, by=Actor.staff(staff_user))
     page = client.get(review_url(doomed)).content.decode()
     assert "Approving will not apply this edit" in page and "old_str does not occur" in page
 
@@ -303,7 +303,7 @@ def test_reject_needs_a_reason_and_keeps_the_content(client, block):
 def test_approving_into_a_conflict_is_reported_and_leaves_the_block(client, block, staff_user):
     first = propose(block, "str_replace", old_str="bakery", new_str="bike shop")
     doomed = propose(block, "str_replace", old_str="bakery", new_str="library")
-    services.approve_diff(first.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=first.pk, by=Actor.staff(staff_user))
     response = client.post(review_url(doomed), {"_action": "approve"})
     assert response.status_code == 302 and response["Location"] == review_url(doomed)
     assert any(level == "warning" and "conflict" in text for level, text in messages_of(response))
@@ -312,7 +312,7 @@ def test_approving_into_a_conflict_is_reported_and_leaves_the_block(client, bloc
 
 def test_a_decided_diff_shows_the_decision_read_only(client, block, staff_user):
     diff = propose(block, "append", text="Likes chess")
-    services.approve_diff(diff.pk, reviewer=staff_user, note="good catch")
+    services.approve_diff(diff_id=diff.pk, by=Actor.staff(staff_user), note="good catch")
     response = client.get(review_url(diff))
     page = response.content.decode()
     assert "Decision" in page and "rita" in page and "good catch" in page and "version 2" in page
@@ -373,10 +373,10 @@ def test_review_page_query_count_does_not_grow_with_history(client, block, staff
         return len(captured)
 
     for i in range(2):
-        services.approve_diff(propose(block, "append", text=f"v{i}").pk, reviewer=staff_user)
+        services.approve_diff(diff_id=propose(block, "append", text=f"v{i}").pk, by=Actor.staff(staff_user))
     small = count_queries(propose(block, "append", text="small"))
     for i in range(27):
-        services.approve_diff(propose(block, "rethink", content=f"version {i}").pk, reviewer=staff_user)
+        services.approve_diff(diff_id=propose(block, "rethink", content=f"version {i}").pk, by=Actor.staff(staff_user))
     assert HistoricalBlock.objects.filter(id=block.pk).count() == 30
     assert count_queries(propose(block, "append", text="large")) == small
 
@@ -421,7 +421,7 @@ def test_bulk_approve_of_two_competing_str_replaces_says_which_was_rebased(clien
     """The issue's case: both stale, both still apply; the second is rebased onto the first."""
     first = propose(block, "str_replace", old_str="Name: Maya", new_str="Name: Maya Thompson")
     second = propose(block, "str_replace", old_str="the bakery", new_str="her grandmother's bakery")
-    block_services.update_block_content(block, STUDENT + "Grade: 11\n", actor="staff:rita", reason="x",
+    block_services.update_block_content(block=block, content=STUDENT + "Grade: 11\n", by=Actor("staff", "rita"), reason="x",
                                         dolt_commit=False)
     reported = messages_of(_bulk(client, "approve_selected", [second, first]))
     assert reported[0] == ("info", "2 diff(s): 2 approved (0 applied as proposed, 2 rebased).")
@@ -446,11 +446,11 @@ def test_bulk_approve_only_on_the_base_version_skips_the_stale_ones(client, bloc
 
 
 def test_bulk_reject_asks_for_a_reason_first(client, block, staff_user):
-    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor.system())
     one = propose(block, "append", text="one")
     two = propose(block, "append", text="two")
     done = propose(block, "append", text="done")
-    services.approve_diff(done.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=done.pk, by=Actor.staff(staff_user))
 
     confirm = _bulk(client, "reject_selected", [one, two, done])
     assert confirm.status_code == 200
@@ -489,7 +489,7 @@ def test_no_add_or_delete_of_diffs_in_the_admin(client, block):
 def test_create_proposals_are_reviewed_and_approved_on_the_page(client, staff_user):
     diff, _ = services.propose_diff(owner_id="maya", label="reading-list", operation="create",
                                     arguments={"content": "- Salt, Fat, Acid, Heat\n", "char_limit": 500},
-                                    agent_key_name="tutor")
+                                    by=Actor.agent("tutor"))
     page = client.get(review_url(diff))
     assert page.status_code == 200 and "No block yet" in page.content.decode()
     client.post(review_url(diff), {"_action": "approve"})
@@ -499,7 +499,7 @@ def test_create_proposals_are_reviewed_and_approved_on_the_page(client, staff_us
 
 
 def test_queue_sql_stays_on_indexes(client, block):
-    """The shapes that keep the queue fast at 100k rows on Dolt (see youlab/staff/adminkit.py):
+    """The shapes that keep the queue fast at 100k rows on Dolt (see staff/adminkit.py):
     capped counts, no JOIN, ORDER BY exactly the (status, created_at) index, no pk tie-breaker."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -8,9 +8,9 @@ from chats import services as chat_services
 from diffs import services
 from learners import services as learner_services
 from learners.models import Learner
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
 from youlab import dolt
+from youlab.actors import Actor
 
 OWUI_KEY = "sk-owui-test-1234567890abcdefWXYZ"
 
@@ -29,13 +29,13 @@ def maya(db, staff_user):
     old = make_block(owner_id="maya", label="old", content="gone\n")
     from blocks import services as block_services
 
-    block_services.set_block_deleted(old, True, actor="system")
+    block_services.set_block_deleted(block=old, deleted=True, by=Actor.system())
     open_diff = propose(block, "append", text="Likes chess", reasoning="said so")
     decided = propose(block, "append", text="Likes go")
-    services.reject_diff(decided.pk, reviewer=staff_user, reason="not true")
+    services.reject_diff(diff_id=decided.pk, by=Actor.staff(staff_user), reason="not true")
     chat_services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="essay-1",
-                                     chat_id="chat-abc", actor="system")
-    chat_services.set_user_key("maya", OWUI_KEY, actor="system")
+                                     chat_id="chat-abc", by=Actor.system())
+    chat_services.set_user_key(user_id="maya", key=OWUI_KEY, by=Actor.system())
     return {"block": block, "open": open_diff, "decided": decided}
 
 
@@ -85,7 +85,7 @@ def test_every_staff_page_renders_for_staff(client, maya):
 def test_learner_list_finds_learners_by_id_prefix(client, maya):
     make_block(owner_id="mateo", label="student", content="x")
     make_block(owner_id="sofia", label="student", content="y")
-    chat_services.set_user_key("zoe", OWUI_KEY, actor="system")  # owns only a key
+    chat_services.set_user_key(user_id="zoe", key=OWUI_KEY, by=Actor.system())  # owns only a key
 
     rows = client.get(reverse("staff:learners")).context["rows"]
     assert [(r.user_id, r.blocks, r.pending) for r in rows] == [("mateo", 1, 0), ("maya", 3, 1), ("sofia", 1, 0)]
@@ -97,9 +97,9 @@ def test_learner_list_finds_learners_by_id_prefix(client, maya):
 @pytest.mark.django_db
 def test_learner_list_shows_names_and_finds_learners_by_name(client, maya):
     make_block(owner_id="a8d2", label="student", content="x")
-    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
-    learner_services.set_learner_profile(user_id="a8d2", display_name="Sofía Ramírez", actor="system")
-    learner_services.set_learner_profile(user_id="only-named", display_name="Maya Lopez", actor="agent:tutor")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor.system())
+    learner_services.set_learner_profile(user_id="a8d2", display_name="Sofía Ramírez", by=Actor.system())
+    learner_services.set_learner_profile(user_id="only-named", display_name="Maya Lopez", by=Actor.agent("tutor"))
 
     rows = client.get(reverse("staff:learners")).context["rows"]
     assert [(r.user_id, r.name) for r in rows] == [("a8d2", "Sofía Ramírez"), ("maya", "Maya Thompson")]
@@ -176,15 +176,15 @@ def test_learner_overview_query_count_does_not_grow(client, staff_user, django_a
         return len(captured)
 
     def learner(user_id, n):
-        chat_services.set_user_key(user_id, f"sk-{user_id}-0123456789", actor="system")
+        chat_services.set_user_key(user_id=user_id, key=f"sk-{user_id}-0123456789", by=Actor.system())
         for i in range(n):
-            chat_services.read_user_key(user_id, reader_name="tutor")
+            chat_services.read_user_key(user_id=user_id, by=Actor.agent("tutor"))
             block = make_block(owner_id=user_id, label=f"label-{i}", content="x\n")
             propose(block, "append", text="y")
-            services.reject_diff(propose(block, "append", text="z").pk, reviewer=staff_user, reason="no")
-            services.approve_diff(propose(block, "append", text="w").pk, reviewer=staff_user)
+            services.reject_diff(diff_id=propose(block, "append", text="z").pk, by=Actor.staff(staff_user), reason="no")
+            services.approve_diff(diff_id=propose(block, "append", text="w").pk, by=Actor.staff(staff_user))
             chat_services.upsert_module_chat(user_id=user_id, agent_id="tutor", module_id=f"m{i}",
-                                             chat_id=f"c{i}", actor="system")
+                                             chat_id=f"c{i}", by=Actor.system())
 
     learner("small", 3)
     learner("large", 30)
@@ -198,9 +198,9 @@ def test_dolt_log_page_lists_commits_with_author_and_links_to_diffs(client, staf
     block = make_block(owner_id="maya", label="student", content="Name: Maya\n")
     dolt.commit("base")
     diff = propose(block, "append", text="Likes chess")
-    services.approve_diff(diff.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=diff.pk, by=Actor.staff(staff_user))
 
-    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor.system())
     response = client.get(reverse("staff:dolt-log"))
     page = response.content.decode()
     assert response.status_code == 200
@@ -239,7 +239,7 @@ def test_learner_page_as_of_a_date_shows_every_block_as_it_was_and_what_changed(
     from blocks.models import HistoricalBlock
 
     student = make_block(owner_id="maya", label="student", content="Name: Maya\nGoal: bakery essay\n")
-    block_services.update_block_content(student, "Name: Maya\nGoal: grandmother essay\n", actor="staff:rita",
+    block_services.update_block_content(block=student, content="Name: Maya\nGoal: grandmother essay\n", by=Actor("staff", "rita"),
                                         reason="v2", dolt_commit=False)
     journey = make_block(owner_id="maya", label="journey", content="week 1\n")
     march, may = timezone.now() - timedelta(days=90), timezone.now() - timedelta(days=30)

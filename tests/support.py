@@ -1,13 +1,15 @@
-"""Fixtures and helpers shared by the API tests (imported by tests/*/test_api*.py; no tests here)."""
+"""Helpers shared by the tests (not fixtures: those are in tests/conftest.py)."""
 
+import contextlib
+import re
 from urllib.parse import quote
 
-import pytest
+from django.db import connection, connections
+from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
-from tests.factories import make_agent_key
 
 
 def api(*parts, query=None) -> str:
@@ -20,42 +22,6 @@ def client_for_key(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     return client
-
-
-@pytest.fixture
-def agent_key(db):
-    """(AgentKey, secret) of an agent service named `tutor` (every scope)."""
-    return make_agent_key(name="tutor")
-
-
-@pytest.fixture
-def agent(agent_key) -> APIClient:
-    return client_for_key(agent_key[1])
-
-
-@pytest.fixture
-def other_agent(db) -> APIClient:
-    return client_for_key(make_agent_key(name="coach")[1])
-
-
-@pytest.fixture
-def staff(staff_user) -> APIClient:
-    client = APIClient()
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
-def anon(db) -> APIClient:
-    return APIClient()
-
-
-@pytest.fixture
-def revoked(db) -> APIClient:
-    api_key, key = make_agent_key(name="retired")
-    api_key.revoked = True
-    api_key.save()
-    return client_for_key(key)
 
 
 def snapshot():
@@ -74,7 +40,8 @@ def assert_error(response, status, code):
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "details"}, body
     assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict), body
     return body["error"]
 
 
@@ -83,8 +50,6 @@ def api_routes():
 
     Read from the URLconf, so a route added later is covered by the tests that use this.
     """
-    from django.urls import URLPattern, URLResolver, get_resolver
-
     found = []
 
     def walk(patterns, prefix):
@@ -106,9 +71,27 @@ ROUTE_ARGUMENTS = {"user_id": "maya", "namespace": "course", "label": "student",
 
 def route_path(template: str, **values) -> str:
     """A concrete, URL-encoded path for a route template like `users/<str:user_id>/…`."""
-    import re
-
     def fill(match):
         return quote(str(values.get(match.group(1), ROUTE_ARGUMENTS.get(match.group(1)))), safe="")
 
     return re.sub(r"<(?:\w+:)?(\w+)>", fill, template)
+
+
+def table_count(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM `{table}`")
+        return cursor.fetchone()[0]
+
+
+@contextlib.contextmanager
+def use_database(name: str):
+    """Point the default alias at another database on the same Dolt server, then back."""
+    conn = connections["default"]
+    original = conn.settings_dict["NAME"]
+    conn.close()
+    conn.settings_dict["NAME"] = name
+    try:
+        yield
+    finally:
+        conn.close()
+        conn.settings_dict["NAME"] = original

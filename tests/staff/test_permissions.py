@@ -16,13 +16,14 @@ from rest_framework.test import APIClient
 
 from blocks import services as block_services
 from blocks.models import HistoricalBlock
+from chats import selectors as chat_selectors
 from chats import services as chat_services
 from chats.models import HistoricalModuleChat, ModuleChat
 from diffs.models import DiffStatus, PendingDiff
-from tests.diffs.factories import propose
-from tests.factories import make_agent_key, make_block
-from tests.youlab.test_api_support import api, api_routes, assert_error, route_path
+from tests.factories import make_agent_key, make_block, propose
+from tests.support import api, api_routes, assert_error, route_path
 from youlab import dolt
+from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -49,13 +50,13 @@ def database_state():
 @pytest.fixture
 def world(staff_user):
     block = make_block(owner_id="maya", label="student", content="# Student\nName: Maya\n", dolt_commit=True)
-    block_services.update_block_content(block, block.content + "Goal: essay\n", actor="system", reason="seed")
+    block_services.update_block_content(block=block, content=block.content + "Goal: essay\n", by=Actor.system(), reason="seed")
     make_block(owner_type="shared", owner_id="course", label="student", content="shared\n")
     diff = propose(block, "append", text="Likes chess")
     other = propose(block, "append", text="Likes go", agent="coach")
     chat_services.upsert_module_chat(user_id="maya", agent_id="tutor", module_id="m1", chat_id="c1",
-                                     actor="system")
-    chat_services.set_user_key("maya", OWUI_KEY, actor="system")
+                                     by=Actor.system())
+    chat_services.set_user_key(user_id="maya", key=OWUI_KEY, by=Actor.system())
     return {"block": block, "diff": diff, "other": other,
             "chat": ModuleChat.objects.get(user_id="maya")}
 
@@ -219,7 +220,7 @@ def _fill(route, model_admin, world):
     model = model_admin.model if model_admin else None
     objects = {
         "block": world["block"].pk, "pendingdiff": world["diff"].pk, "modulechat": world["chat"].pk,
-        "userapikey": chat_services.get_user_key_record("maya").pk,
+        "userapikey": chat_selectors.get_user_key_record(user_id="maya").pk,
     }
     versions = {
         "block": HistoricalBlock.objects.filter(id=world["block"].pk).order_by("history_id").first().history_id,

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.db.models.functions import Length
 
+from blocks import selectors as block_selectors
 from blocks.models import Block, HistoricalBlock, OwnerType
 from chats.models import ModuleChat, OwuiKeyRead, UserApiKey
 from diffs import edits, rendering
@@ -166,50 +167,38 @@ def review_preview(diff: PendingDiff) -> ReviewPreview:
 
 
 def _pending_preview(diff: PendingDiff) -> ReviewPreview:
-    block = diff.block
+    """What approving now would do: the same plan approve_diff applies (edits.plan_approval)."""
     if diff.operation == Operation.CREATE:
-        taken = Block.objects.filter(
-            owner_type=diff.owner_type, owner_id=diff.owner_id, label=diff.label,
-            deleted_at__isnull=True,
-        ).exists()
+        block = block_selectors.find_live_block(diff.owner_type, diff.owner_id, diff.label)
+    else:
+        block = diff.block if diff.block is not None and not diff.block.is_deleted else None
+    plan = edits.plan_approval(
+        operation=diff.operation, arguments=diff.arguments or {}, proposed_content=diff.proposed_content,
+        base_version=diff.base_version, block_version=block.version if block else None,
+        block_content=block.content if block else "",
+    )
+    if diff.operation == Operation.CREATE:
         return ReviewPreview(
-            "No block yet", "Proposed new block", "", diff.proposed_content,
-            will_conflict="a block with this label was created in the meantime" if taken else "",
-            effective_content=diff.proposed_content,
-            char_limit=(diff.arguments or {}).get("char_limit"),
+            "No block yet", "Proposed new block", "", diff.proposed_content, will_conflict=plan.conflict,
+            effective_content=diff.proposed_content, char_limit=(diff.arguments or {}).get("char_limit"),
         )
-    if block is None or block.is_deleted:
+    if plan.conflict:
+        # Deleted since, or the edit no longer applies: show the proposal against its own base.
         base = version_contents(diff.block_id, [diff.base_version]).get(diff.base_version, "")
+        current = diff.block
         return ReviewPreview(
             f"Version {diff.base_version} (proposal base)", "Proposed", base, diff.proposed_content,
-            will_conflict="the block was deleted after the proposal",
-            effective_content=diff.proposed_content,
-            current_version=block.version if block else None,
-            char_limit=block.char_limit if block else None,
+            stale=block is not None, will_conflict=plan.conflict, effective_content=diff.proposed_content,
+            current_version=current.version if current else None, char_limit=current.char_limit if current else None,
         )
-    current = f"Current (version {block.version})"
-    if block.version == diff.base_version:
+    if not plan.rebased:
         return ReviewPreview(
-            current, "Proposed", block.content, diff.proposed_content,
-            current_version=block.version, effective_content=diff.proposed_content,
-            char_limit=block.char_limit,
-        )
-    try:
-        rebased = edits.apply_operation(block.content, diff.operation, diff.arguments)
-    except edits.EditError as exc:
-        base = version_contents(block.pk, [diff.base_version]).get(diff.base_version, "")
-        return ReviewPreview(
-            f"Version {diff.base_version} (proposal base)", "Proposed", base, diff.proposed_content,
-            stale=True, current_version=block.version,
-            will_conflict=(
-                f"block changed from version {diff.base_version} to {block.version} "
-                f"and the edit no longer applies: {exc.message}"
-            ),
-            effective_content=diff.proposed_content, char_limit=block.char_limit,
+            f"Current (version {block.version})", "Proposed", block.content, diff.proposed_content,
+            current_version=block.version, effective_content=diff.proposed_content, char_limit=block.char_limit,
         )
     return ReviewPreview(
-        current, f"Proposed, re-applied to version {block.version}", block.content, rebased,
-        stale=True, current_version=block.version, effective_content=rebased,
+        f"Current (version {block.version})", f"Proposed, re-applied to version {block.version}",
+        block.content, plan.content, stale=True, current_version=block.version, effective_content=plan.content,
         char_limit=block.char_limit,
     )
 

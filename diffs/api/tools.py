@@ -29,12 +29,12 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from blocks.api.serializers import BlockLabelSerializer
-from diffs.api.serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer, ProposalReasoningSerializer
 from diffs.models import Operation
+from youlab.api import openapi
+from youlab.api.permissions import ANYONE_SIGNED_IN, scope_for
+from youlab.api.views import ApiViewMixin
 
-from . import openapi
-from .permissions import ANYONE_SIGNED_IN, scope_for
-from .views import ApiViewMixin
+from .serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer, ProposalReasoningSerializer
 
 TOOL_PREFIX = "memory_"
 
@@ -55,6 +55,26 @@ _REVIEW = (
     "memory_list_proposals."
 )
 
+# What each proposal tool does, in the model's words; every one proposes for staff review.
+_PROPOSALS = {
+    Operation.APPEND: "Add text at the end of a memory block, on a new line.",
+    Operation.STR_REPLACE: "Replace text in a memory block. old_str must occur exactly once in the block: copy "
+    "it verbatim, with enough context to be unique.",
+    Operation.INSERT: "Insert lines into a memory block after a given line (0 inserts at the top).",
+    Operation.RETHINK: "Rewrite a memory block completely: the new content replaces all of it. Prefer the "
+    "smaller edits when they suffice.",
+    Operation.CREATE: "Create a new memory block under a label the learner does not have yet.",
+}
+
+
+def _proposal_tool(operation: str, description: str) -> Tool:
+    return Tool(
+        f"{TOOL_PREFIX}{operation}", description + _REVIEW,
+        (BlockLabelSerializer, OPERATION_ARGUMENTS[operation], ProposalReasoningSerializer),
+        "POST", _PROPOSE_PATH, operation,
+    )
+
+
 TOOLS = (
     Tool(
         "memory_view",
@@ -62,38 +82,7 @@ TOOLS = (
         "limit and version.",
         (BlockLabelSerializer,), "GET", "/api/v1/users/{user_id}/blocks/{label}/",
     ),
-    Tool(
-        "memory_append",
-        "Add text at the end of a memory block, on a new line." + _REVIEW,
-        (BlockLabelSerializer, OPERATION_ARGUMENTS[Operation.APPEND], ProposalReasoningSerializer),
-        "POST", _PROPOSE_PATH, Operation.APPEND,
-    ),
-    Tool(
-        "memory_str_replace",
-        "Replace text in a memory block. old_str must occur exactly once in the block: copy it "
-        "verbatim, with enough context to be unique." + _REVIEW,
-        (BlockLabelSerializer, OPERATION_ARGUMENTS[Operation.STR_REPLACE], ProposalReasoningSerializer),
-        "POST", _PROPOSE_PATH, Operation.STR_REPLACE,
-    ),
-    Tool(
-        "memory_insert",
-        "Insert lines into a memory block after a given line (0 inserts at the top)." + _REVIEW,
-        (BlockLabelSerializer, OPERATION_ARGUMENTS[Operation.INSERT], ProposalReasoningSerializer),
-        "POST", _PROPOSE_PATH, Operation.INSERT,
-    ),
-    Tool(
-        "memory_rethink",
-        "Rewrite a memory block completely: the new content replaces all of it. Prefer the "
-        "smaller edits when they suffice." + _REVIEW,
-        (BlockLabelSerializer, OPERATION_ARGUMENTS[Operation.RETHINK], ProposalReasoningSerializer),
-        "POST", _PROPOSE_PATH, Operation.RETHINK,
-    ),
-    Tool(
-        "memory_create",
-        "Create a new memory block under a label the learner does not have yet." + _REVIEW,
-        (BlockLabelSerializer, OPERATION_ARGUMENTS[Operation.CREATE], ProposalReasoningSerializer),
-        "POST", _PROPOSE_PATH, Operation.CREATE,
-    ),
+    *(_proposal_tool(operation, description) for operation, description in _PROPOSALS.items()),
     Tool(
         "memory_list_proposals",
         "List the memory changes you proposed for this learner, newest first, with their status "

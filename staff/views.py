@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from blocks.services import staff_actor
 from learners import selectors as learner_selectors
 from learners import services as learner_services
 from youlab import dolt
+from youlab.actors import Actor
 from youlab.dates import parse_moment
 from youlab.errors import ServiceError
 
@@ -90,8 +90,7 @@ def learner_detail(request, user_id):
         if profile_form.is_valid():
             try:
                 _, changed = learner_services.set_learner_profile(
-                    user_id=user_id, **profile_form.cleaned_data, actor=staff_actor(request.user),
-                    author=dolt.author_for_user(request.user), user=request.user,
+                    user_id=user_id, **profile_form.cleaned_data, by=Actor.staff(request.user),
                 )
             except ServiceError as exc:
                 profile_form.add_error(None, exc.message)

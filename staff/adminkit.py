@@ -116,14 +116,34 @@ class IndexOrderedChangeList(AnnotatedChangeList):
         return slim(queryset) if slim else queryset
 
 
+class DefaultChoiceFilter(admin.SimpleListFilter):
+    """A list filter that always shows one of its choices selected: `default` when the query
+    names none (so Django's own "All" entry is left out; a choice may mean all)."""
+
+    default = ""
+
+    def value(self):
+        return super().value() or self.default
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+
 class InputFilter(admin.SimpleListFilter):
     """A list filter with a text box instead of a list of choices (no SELECT DISTINCT).
 
-    Subclasses set title, parameter_name, placeholder and implement filter_value(qs, value).
+    Subclasses set title, parameter_name, placeholder, and `field` (rows whose field equals the
+    value) or filter_value(qs, value).
     """
 
     template = "staff/input_filter.html"
     placeholder = ""
+    field = ""
 
     def lookups(self, request, model_admin):
         return ()
@@ -136,7 +156,7 @@ class InputFilter(admin.SimpleListFilter):
         return self.filter_value(queryset, value) if value else queryset
 
     def filter_value(self, queryset, value):
-        raise NotImplementedError
+        return queryset.filter(**{self.field: value})
 
     def choices(self, changelist):
         hidden = [

@@ -1,7 +1,7 @@
 """Blocks in the staff admin: read, edit content, compare and revert versions, delete / restore.
 
-Every write goes through blocks.services (one new version, one history row with actor
-`staff:<username>`, one Dolt commit by the staff member). The standard change form is therefore
+Every write goes through blocks.services (one new version, one history row with the staff
+member's actor, one Dolt commit by them). The standard change form is therefore
 view-only, and content is edited on its own page (`Edit content`), which calls
 update_block_content with the version the editor started from. simple-history's own revert is
 off (SIMPLE_HISTORY_REVERT_DISABLED) and its per-version form view never saves.
@@ -24,14 +24,15 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from blocks import services
+from blocks.exceptions import BlockConflict, OverCharLimit
+from blocks.models import Block, HistoricalBlock, OwnerType
 from learners import selectors as learner_selectors
-from youlab import dolt
-from youlab.errors import ServiceError
-from youlab.staff import selectors
-from youlab.staff.adminkit import (
+from staff import selectors
+from staff.adminkit import (
     CappedCountPaginator,
+    DefaultChoiceFilter,
     IndexOrderedChangeList,
-    InputFilter,
     OwnerFilter,
     attach_learner_names,
     owner_link,
@@ -40,10 +41,8 @@ from youlab.staff.adminkit import (
     text_from_textarea,
     text_search,
 )
-
-from . import services
-from .exceptions import BlockConflict, OverCharLimit
-from .models import Block, HistoricalBlock, OwnerType
+from youlab.actors import Actor
+from youlab.errors import ServiceError
 
 MAX_BULK = 200
 
@@ -55,18 +54,16 @@ _DELTA_FIELDS = ("owner_type", "owner_id", "label", "description", "char_limit",
 # --- filters -----------------------------------------------------------------------------------
 
 
-class StateFilter(admin.SimpleListFilter):
+class StateFilter(DefaultChoiceFilter):
     """Live blocks by default; soft-deleted ones one click away (and restorable)."""
 
     title = "state"
     parameter_name = "state"
+    default = "live"
     CHOICES = (("live", "live"), ("deleted", "soft-deleted"), ("all", "all"))
 
     def lookups(self, request, model_admin):
         return self.CHOICES
-
-    def value(self):
-        return super().value() or "live"
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -79,14 +76,6 @@ class StateFilter(admin.SimpleListFilter):
         if value == "deleted":
             return queryset.filter(deleted_at__isnull=False)
         return queryset
-
-    def choices(self, changelist):
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
 
 
 # --- forms -------------------------------------------------------------------------------------
@@ -308,6 +297,18 @@ class BlockAdmin(SimpleHistoryAdmin):
             raise PermissionDenied
         return block, None
 
+    def _live_block_to_write(self, request, object_id, doing: str):
+        """(block, its page's URL, None), or a response that refuses: no such block, no write
+        permission (403), or soft-deleted (back to its page, saying so)."""
+        block, missing = self._block_or_404(request, object_id, write=True)
+        if missing:
+            return None, None, missing
+        change_url = reverse("admin:blocks_block_change", args=[block.pk])
+        if block.is_deleted:
+            messages.error(request, f"This block is soft-deleted; restore it before {doing}.")
+            return block, change_url, HttpResponseRedirect(change_url)
+        return block, change_url, None
+
     def _render(self, request, template, block, title, **context):
         request.current_app = self.admin_site.name
         links = self._block_links(request, block)
@@ -327,13 +328,9 @@ class BlockAdmin(SimpleHistoryAdmin):
         })
 
     def edit_content_view(self, request, object_id):
-        block, missing = self._block_or_404(request, object_id, write=True)
-        if missing:
-            return missing
-        change_url = reverse("admin:blocks_block_change", args=[block.pk])
-        if block.is_deleted:
-            messages.error(request, "This block is soft-deleted; restore it before editing.")
-            return HttpResponseRedirect(change_url)
+        block, change_url, refused = self._live_block_to_write(request, object_id, "editing")
+        if refused:
+            return refused
         form = ContentForm(initial={"content": block.content, "version": block.version})
         if request.method == "POST":
             form = ContentForm(request.POST)
@@ -344,13 +341,10 @@ class BlockAdmin(SimpleHistoryAdmin):
                     return HttpResponseRedirect(change_url)
                 try:
                     updated = services.update_block_content(
-                        block, content,
-                        actor=services.staff_actor(request.user),
+                        block=block, content=content, by=Actor.staff(request.user),
                         reason=form.cleaned_data["reason"].strip()
                         or f"Edited in the admin by {request.user.get_username()}",
                         expected_version=form.cleaned_data["version"],
-                        author=dolt.author_for_user(request.user),
-                        user=request.user,
                     )
                 except BlockConflict as exc:
                     form.add_error(None, f"The block changed while you were editing ({exc.message}). "
@@ -368,13 +362,9 @@ class BlockAdmin(SimpleHistoryAdmin):
     def settings_view(self, request, object_id):
         """Description, char limit, read-only and metadata, through services.update_block_settings
         (the same path as the API's PATCH): one new version, a history row, a Dolt commit."""
-        block, missing = self._block_or_404(request, object_id, write=True)
-        if missing:
-            return missing
-        change_url = reverse("admin:blocks_block_change", args=[block.pk])
-        if block.is_deleted:
-            messages.error(request, "This block is soft-deleted; restore it before changing its settings.")
-            return HttpResponseRedirect(change_url)
+        block, change_url, refused = self._live_block_to_write(request, object_id, "changing its settings")
+        if refused:
+            return refused
         form = SettingsForm(initial={
             "description": block.description, "char_limit": block.char_limit, "read_only": block.read_only,
             "metadata": block.metadata, "version": block.version,
@@ -387,9 +377,7 @@ class BlockAdmin(SimpleHistoryAdmin):
                     updated = services.update_block_settings(
                         block=block, description=text_from_textarea(data["description"], block.description),
                         char_limit=data["char_limit"], read_only=data["read_only"], metadata=data["metadata"],
-                        actor=services.staff_actor(request.user), reason=data["reason"].strip(),
-                        expected_version=data["version"], author=dolt.author_for_user(request.user),
-                        user=request.user,
+                        by=Actor.staff(request.user), reason=data["reason"].strip(), expected_version=data["version"],
                     )
                 except BlockConflict as exc:
                     form.add_error(None, f"The block changed while you were editing ({exc.message}). "
@@ -434,8 +422,9 @@ class BlockAdmin(SimpleHistoryAdmin):
         form = ReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                updated = services.revert_block_as_staff(
-                    block, version, reviewer=request.user, reason=form.cleaned_data["reason"].strip()
+                updated = services.revert_block(
+                    block=block, version=version, by=Actor.staff(request.user),
+                    reason=form.cleaned_data["reason"].strip(),
                 )
             except ServiceError as exc:
                 messages.error(request, exc.message)
@@ -448,6 +437,7 @@ class BlockAdmin(SimpleHistoryAdmin):
             return HttpResponseRedirect(history_url)
         return self._render(request, "admin/blocks/block/revert.html", block, f"Revert {block} to version {version}",
                             form=form, version=version, rows=selectors.side_by_side(block.content, target),
+                            submit_label=f"Revert to version {version}",
                             same=target == block.content)
 
     def soft_delete_view(self, request, object_id):
@@ -475,12 +465,9 @@ class BlockAdmin(SimpleHistoryAdmin):
     def _set_deleted(self, request, block, deleted, reason=""):
         try:
             return services.set_block_deleted(
-                block, deleted,
-                actor=services.staff_actor(request.user),
+                block=block, deleted=deleted, by=Actor.staff(request.user),
                 reason=reason.strip() or f"{'Deleted' if deleted else 'Restored'} in the admin by "
                                          f"{request.user.get_username()}",
-                author=dolt.author_for_user(request.user),
-                user=request.user,
             )
         except ServiceError as exc:
             messages.error(request, f"{block}: {exc.message}")

@@ -6,10 +6,10 @@ from rest_framework.test import APIClient
 
 from blocks.api.serializers import BlockLabelSerializer
 from diffs import edits
+from diffs.api import tools
 from diffs.api.serializers import OPERATION_ARGUMENTS, DiffListFilterSerializer, ProposalReasoningSerializer
 from tests.factories import make_block
-from tests.youlab.test_api_support import agent, agent_key, anon, api, assert_error  # noqa: F401
-from youlab.api import tools
+from tests.support import api, assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock
 from diffs import services
 from learners import services as learner_services
-from tests.diffs.factories import propose
-from tests.factories import make_block
+from tests.factories import make_block, propose
+from youlab.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def history(block):
 def with_versions(block, staff_user, n):
     """Give the block n versions in all, the later ones by approved diffs."""
     for i in range(2, n + 1):
-        services.approve_diff(propose(block, "append", text=f"fact {i}").pk, reviewer=staff_user)
+        services.approve_diff(diff_id=propose(block, "append", text=f"fact {i}").pk, by=Actor.staff(staff_user))
     block.refresh_from_db()
     return block
 
@@ -59,7 +59,7 @@ def with_versions(block, staff_user, n):
 
 def test_block_list_and_pages_show_the_learners_name_and_search_finds_it(client, block):
     other = make_block(owner_id="u-42", label="student", content="x")
-    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", actor="system")
+    learner_services.set_learner_profile(user_id="maya", display_name="Maya Thompson", by=Actor.system())
 
     page = client.get(BLOCKS).content.decode()
     assert "Maya Thompson</a> <small class=\"quiet\">maya</small>" in page
@@ -74,7 +74,7 @@ def test_block_list_and_pages_show_the_learners_name_and_search_finds_it(client,
 
 def test_list_shows_live_blocks_and_deleted_ones_behind_a_filter(client, block, staff_user):
     gone = make_block(owner_id="maya", label="old-notes", content="x")
-    block_services.set_block_deleted(gone, True, actor="staff:rita")
+    block_services.set_block_deleted(block=gone, deleted=True, by=Actor("staff", "rita"))
     other = make_block(owner_id="sofia", label="student", content="y")
 
     assert listed(client.get(BLOCKS)) == {block.pk, other.pk}
@@ -90,7 +90,7 @@ def test_list_shows_live_blocks_and_deleted_ones_behind_a_filter(client, block, 
 
 def test_restore_and_soft_delete_actions_go_through_the_services(client, block):
     gone = make_block(owner_id="maya", label="old-notes", content="x")
-    block_services.set_block_deleted(gone, True, actor="system")
+    block_services.set_block_deleted(block=gone, deleted=True, by=Actor.system())
 
     response = client.post(f"{BLOCKS}?state=deleted", {"action": "restore_selected", "_selected_action": [gone.pk], "index": 0})
     assert response.status_code == 302
@@ -232,7 +232,7 @@ def test_settings_page_refuses_what_the_service_refuses_and_keeps_the_input(clie
 
 def test_history_lists_actor_reason_date_and_diff_links(client, block, staff_user):
     diff = propose(block, "append", text="Likes chess")
-    services.approve_diff(diff.pk, reviewer=staff_user)
+    services.approve_diff(diff_id=diff.pk, by=Actor.staff(staff_user))
     response = client.get(url("history", block))
     page = response.content.decode()
     assert response.status_code == 200

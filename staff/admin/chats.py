@@ -5,21 +5,16 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from simple_history.admin import SimpleHistoryAdmin
 
-from youlab import dolt
-from youlab.staff.adminkit import (
+from chats import services
+from chats.models import ModuleChat, UserApiKey
+from staff.adminkit import (
     AnnotatedChangeList,
     ReadOnlyHistoryFormMixin,
     attach_learner_names,
     learner_link,
 )
-
-from . import services
-from .exceptions import ChatsError
-from .models import ModuleChat, UserApiKey
-
-
-def _actor(request) -> str:
-    return f"staff:{request.user.get_username()}"
+from youlab.actors import Actor
+from youlab.errors import ServiceError
 
 
 class LearnerColumnMixin:
@@ -68,11 +63,9 @@ class ModuleChatAdmin(ReadOnlyHistoryFormMixin, LearnerColumnMixin, SimpleHistor
                   permissions=["clear"])
     def clear_chats(self, request, queryset):
         cleared = 0
+        by = Actor.staff(request.user)
         for chat in queryset.exclude(chat_id=""):
-            services.clear_module_chat(
-                user_id=chat.user_id, agent_id=chat.agent_id, module_id=chat.module_id,
-                actor=_actor(request), author=dolt.author_for_user(request.user), user=request.user,
-            )
+            services.clear_module_chat(user_id=chat.user_id, agent_id=chat.agent_id, module_id=chat.module_id, by=by)
             cleared += 1
         self.message_user(request, f"Cleared {cleared} module chat(s).", messages.SUCCESS)
 
@@ -99,10 +92,9 @@ class UserApiKeyAdmin(LearnerColumnMixin, admin.ModelAdmin):
         self._delete(request, list(queryset))
 
     def _delete(self, request, records):
+        by = Actor.staff(request.user)
         for record in records:
             try:
-                services.delete_user_key(
-                    record.user_id, actor=_actor(request), author=dolt.author_for_user(request.user)
-                )
-            except ChatsError as exc:  # deleted meanwhile by someone else
+                services.delete_user_key(user_id=record.user_id, by=by)
+            except ServiceError as exc:  # deleted meanwhile by someone else
                 self.message_user(request, exc.message, messages.WARNING)

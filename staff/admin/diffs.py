@@ -1,7 +1,7 @@
 """The review queue: staff approve, edit-and-approve or reject agents' proposals.
 
-Thin on purpose: reads come from youlab.staff.selectors, every decision is a call to
-diffs.services (one transaction, one history row, one Dolt commit by the reviewer).
+Thin on purpose: reads come from staff.selectors, every decision is a call to diffs.services
+(one transaction, one history row, one Dolt commit by the reviewer).
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from blocks.models import OwnerType
+from diffs import services
+from diffs.exceptions import BaseVersionMoved, DiffNotPending
+from diffs.models import DiffStatus, PendingDiff
 from learners import selectors as learner_selectors
-from youlab.errors import ServiceError
-from youlab.staff import selectors
-from youlab.staff.adminkit import (
+from staff import selectors
+from staff.adminkit import (
     CappedCountPaginator,
+    DefaultChoiceFilter,
     IndexOrderedChangeList,
     InputFilter,
     OwnerFilter,
@@ -40,17 +43,8 @@ from youlab.staff.adminkit import (
     text_from_textarea,
     text_search,
 )
-
-from . import services
-from .edits import EditError
-from .exceptions import BaseVersionMoved, DiffNotPending
-from .models import DiffStatus, PendingDiff
-
-admin.site.site_header = "YouLab staff"
-admin.site.site_title = "YouLab staff"
-admin.site.index_title = "All models"
-admin.site.site_url = None  # no public site: the staff landing page is the review queue
-admin.site.enable_nav_sidebar = False  # the header's staff navigation replaces it; lists get the width
+from youlab.actors import Actor
+from youlab.errors import ServiceError
 
 MAX_BULK = 200  # diffs decided by one bulk action (each is its own transaction and Dolt commit)
 MAX_REPORTED = 50  # per-diff messages after a bulk action (a summary line counts them all)
@@ -59,7 +53,7 @@ MAX_REPORTED = 50  # per-diff messages after a bulk action (a summary line count
 # --- filters -----------------------------------------------------------------------------------
 
 
-class StatusFilter(admin.SimpleListFilter):
+class StatusFilter(DefaultChoiceFilter):
     """Status, defaulting to pending: the queue opens on what needs a decision."""
 
     title = "status"
@@ -70,9 +64,6 @@ class StatusFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [(s.value, s.label) for s in selectors.STATUS_ORDER] + [(self.ALL, "all")]
 
-    def value(self):
-        return super().value() or self.default
-
     @classmethod
     def selected(cls, query: QueryDict) -> str | None:
         """The one status the list shows (None for all), from a request's query string."""
@@ -82,14 +73,6 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         return queryset if value == self.ALL else queryset.filter(status=value)
-
-    def choices(self, changelist):
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -116,21 +99,14 @@ class AgeFilter(admin.SimpleListFilter):
 
 
 class LabelFilter(InputFilter):
-    title = "label"
-    parameter_name = "label"
+    title = parameter_name = field = "label"
     placeholder = "e.g. student"
-
-    def filter_value(self, queryset, value):
-        return queryset.filter(label=value)
 
 
 class AgentFilter(InputFilter):
-    title = "agent"
-    parameter_name = "agent"
+    title = parameter_name = "agent"
+    field = "agent_key_name"
     placeholder = "agent key name"
-
-    def filter_value(self, queryset, value):
-        return queryset.filter(agent_key_name=value)
 
 
 # --- forms -------------------------------------------------------------------------------------
@@ -352,7 +328,7 @@ class PendingDiffAdmin(admin.ModelAdmin):
             "state_badge": _state_badge(diff, preview.current_version),
             "links": _diff_links(diff),
             "others": selectors.other_open_proposals(diff),
-            "rebased": services.is_rebase(diff),
+            "rebased": diff.is_rebase,
             "neighbours": _neighbour_links(diff),
             "preserved_filters": self.get_preserved_filters(request),
             "changelist_url": self._changelist_url(request),
@@ -374,18 +350,19 @@ class PendingDiffAdmin(admin.ModelAdmin):
             form = forms_["approve"] = ApproveForm(request.POST, prefix="approve")
             if form.is_valid():
                 return self._apply(request, diff, lambda: services.approve_diff(
-                    diff.pk, reviewer=request.user, note=form.cleaned_data["note"]))
+                    diff_id=diff.pk, by=Actor.staff(request.user), note=form.cleaned_data["note"]))
         elif action == "edit":
             form = forms_["edit"] = EditApproveForm(request.POST, prefix="edit")
             if form.is_valid():
                 text = text_from_textarea(form.cleaned_data["edited_content"], preview.effective_content)
                 return self._apply(request, diff, lambda: services.approve_diff(
-                    diff.pk, reviewer=request.user, edited_content=text, note=form.cleaned_data["note"]))
+                    diff_id=diff.pk, by=Actor.staff(request.user), edited_content=text,
+                    note=form.cleaned_data["note"]))
         elif action == "reject":
             form = forms_["reject"] = RejectForm(request.POST, prefix="reject")
             if form.is_valid():
                 return self._apply(request, diff, lambda: services.reject_diff(
-                    diff.pk, reviewer=request.user, reason=form.cleaned_data["reason"]))
+                    diff_id=diff.pk, by=Actor.staff(request.user), reason=form.cleaned_data["reason"]))
         else:
             messages.error(request, "Unknown action.")
             return None
@@ -419,9 +396,10 @@ class PendingDiffAdmin(admin.ModelAdmin):
         rows = self._selected(request, queryset)
         if rows is None:
             return None
+        by = Actor.staff(request.user)
         outcomes = [
             _run(pk, owner, label, lambda pk=pk: services.approve_diff(
-                pk, reviewer=request.user, only_on_base_version=only_on_base_version))
+                diff_id=pk, by=by, only_on_base_version=only_on_base_version))
             for pk, owner, label in rows  # oldest first: later ones rebase onto earlier ones
         ]
         _report_many(request, outcomes)
@@ -444,9 +422,9 @@ class PendingDiffAdmin(admin.ModelAdmin):
         form = RejectForm(request.POST if confirmed else None, prefix="reject")
         if confirmed and form.is_valid():
             reason = form.cleaned_data["reason"]
+            by = Actor.staff(request.user)
             outcomes = [
-                _run(pk, owner, label,
-                     lambda pk=pk: services.reject_diff(pk, reviewer=request.user, reason=reason))
+                _run(pk, owner, label, lambda pk=pk: services.reject_diff(diff_id=pk, by=by, reason=reason))
                 for pk, owner, label in rows
             ]
             _report_many(request, outcomes)
@@ -482,14 +460,14 @@ def _run(diff_id, owner, label, decide) -> Outcome:
         return Outcome(diff_id, owner, label, "skipped", f"not decided: {exc.message}")
     except BaseVersionMoved as exc:
         return Outcome(diff_id, owner, label, "skipped", f"not approved: {exc.message}")
-    except (ServiceError, EditError) as exc:
+    except ServiceError as exc:  # the edit operations' errors too (diffs.edits.EditError)
         return Outcome(diff_id, owner, label, "error", exc.message)
     if diff.status == DiffStatus.APPROVED:
         version = diff.applied_version
         rebased = ""
         if diff.base_version is None:
             how = "block created"
-        elif services.is_rebase(diff):
+        elif diff.is_rebase:
             how = rebased = f"rebased onto v{version - 1} (proposed against v{diff.base_version})"
         else:
             how = "applied as proposed"

@@ -205,7 +205,7 @@ def _annotations(tool) -> types.ToolAnnotations:
 def list_tools(call: Call) -> types.ListToolsResult:
     """The tools this key may call (a tool outside its scopes is not offered)."""
     return types.ListToolsResult(tools=[
-        types.Tool(name=tool.name, description=tool.description, input_schema=tools.parameters(tool),
+        types.Tool(name=tool.name, description=tools.description(tool), input_schema=tools.parameters(tool),
                    annotations=_annotations(tool))
         for tool in tools.TOOLS
         if scopes.has_scope(call.agent, scopes.tool_scope(tool.name))

@@ -1,24 +1,18 @@
-"""Which scope each agent tool needs (design.md §5 "Least privilege"), declared in one place.
+"""Which scope each agent tool needs (design.md §5 "Least privilege").
 
-The MCP server asks `require_scope(agent, tool_name)` before it runs a tool (and lists only the
-tools a key may call). The scopes are the agent keys' own (youlab.models.AgentKey), so the REST
-routes (youlab.api.permissions) and the MCP tools refuse the same keys with the same error.
+A tool needs the scope of the REST route it stands for, read from that route's own `access`
+declaration (diffs.api.tools.tool_scope), so the REST routes and the MCP tools cannot disagree.
+The MCP server asks `require_scope` before it runs a tool and lists only the tools a key may call;
+the scopes are the agent keys' own (youlab.models.AgentKey).
 """
 
 from __future__ import annotations
 
+from diffs.api.tools import TOOLS
+from diffs.api.tools import tool_scope as route_scope
 from youlab.errors import ServiceError
 from youlab.models import Scope
 
-TOOL_SCOPES = {
-    "memory_view": Scope.MEMORY_READ,
-    "memory_list_proposals": Scope.MEMORY_READ,
-    "memory_append": Scope.MEMORY_PROPOSE,
-    "memory_str_replace": Scope.MEMORY_PROPOSE,
-    "memory_insert": Scope.MEMORY_PROPOSE,
-    "memory_rethink": Scope.MEMORY_PROPOSE,
-    "memory_create": Scope.MEMORY_PROPOSE,
-}
 RESOURCES_SCOPE = Scope.MEMORY_READ  # the memory blocks as MCP resources
 
 
@@ -39,5 +33,8 @@ def require_scope(agent, scope: str) -> None:
         )
 
 
+_TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
+
+
 def tool_scope(tool_name: str) -> str:
-    return TOOL_SCOPES[tool_name]
+    return route_scope(_TOOLS_BY_NAME[tool_name])

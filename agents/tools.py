@@ -19,7 +19,7 @@ from blocks.models import OwnerType
 from diffs import selectors as diff_selectors
 from diffs import services as diff_services
 from diffs.api.serializers import DiffListFilterSerializer, DiffSerializer
-from diffs.api.tools import TOOLS, Tool, tool_parameters
+from diffs.api.tools import TOOLS, Tool, tool_description, tool_parameters
 from diffs.api.views import parse_proposal
 from youlab.actors import Actor
 from youlab.api.errors import ApiError
@@ -33,6 +33,10 @@ LIST_LIMIT = 50  # proposals returned by memory_list_proposals, newest first (th
 
 def parameters(tool: Tool) -> dict:
     return tool_parameters(tool)
+
+
+def description(tool: Tool) -> str:
+    return tool_description(tool)
 
 
 def _check_argument_names(tool: Tool, arguments: dict) -> None:

@@ -40,11 +40,11 @@ BACKOFF_MAX_SECONDS = 600.0
 LEASE_SECONDS = 120
 
 
-def retry_window() -> timedelta:
+def _retry_window() -> timedelta:
     return timedelta(seconds=max(int(settings.YOULAB_WEBHOOK_RETRY_SECONDS), 0))
 
 
-def backoff_seconds(attempts: int) -> float:
+def _backoff_seconds(attempts: int) -> float:
     """Wait after the `attempts`-th failure: 1, 2, 4 … s (×1–1.25 jitter), at most 10 min."""
     delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
     return delay * (1 + random.random() / 4)
@@ -57,7 +57,7 @@ def enqueue_decision(*, diff: PendingDiff) -> CallbackDelivery | None:
     now = timezone.now()
     return CallbackDelivery.objects.create(
         diff=diff, event=diff.status, url=diff.callback_url, status=DeliveryStatus.PENDING,
-        next_attempt_at=now, give_up_at=now + retry_window(), created_at=now,
+        next_attempt_at=now, give_up_at=now + _retry_window(), created_at=now,
     )
 
 
@@ -95,20 +95,20 @@ def claim_due(*, worker: str, limit: int) -> list[CallbackDelivery]:
     return []
 
 
-def render_body(diff_id) -> bytes:
+def _render_body(diff_id) -> bytes:
     """The diff exactly as `GET /api/v1/diffs/{id}/` answers it."""
     return JSONRenderer().render(DiffSerializer(diff_selectors.get_diff(diff_id)).data)
 
 
-def body_for(delivery: CallbackDelivery) -> bytes:
+def body_for(*, delivery: CallbackDelivery) -> bytes:
     """The bytes to send: rendered at the first attempt and stored with its outcome
     (record_attempts), the same bytes on every retry."""
     if not delivery.body:
-        delivery.body = render_body(delivery.diff_id).decode("utf-8")
+        delivery.body = _render_body(delivery.diff_id).decode("utf-8")
     return delivery.body.encode("utf-8")
 
 
-def send(delivery: CallbackDelivery, body: bytes) -> webhooks.PostResult:
+def send(*, delivery: CallbackDelivery, body: bytes) -> webhooks.PostResult:
     """One attempt (no database access: safe in a worker thread)."""
     return webhooks.post_signed(delivery.url, body, delivery_id=str(delivery.pk), event=delivery.event)
 
@@ -128,7 +128,7 @@ def _outcome(delivery: CallbackDelivery, result: webhooks.PostResult, now) -> di
     elif not result.retry or now >= delivery.give_up_at:
         changes.update(status=DeliveryStatus.FAILED)
     else:
-        changes.update(next_attempt_at=min(now + timedelta(seconds=backoff_seconds(changes["attempts"])),
+        changes.update(next_attempt_at=min(now + timedelta(seconds=_backoff_seconds(changes["attempts"])),
                                            delivery.give_up_at))
     return changes
 
@@ -156,7 +156,7 @@ def record_attempt(*, delivery: CallbackDelivery, result: webhooks.PostResult, w
 
 def deliver(*, delivery: CallbackDelivery, worker: str) -> CallbackDelivery:
     """Render (first time), send and record one attempt, in the calling thread."""
-    return record_attempt(delivery=delivery, result=send(delivery, body_for(delivery)), worker=worker)
+    return record_attempt(delivery=delivery, result=send(delivery=delivery, body=body_for(delivery=delivery)), worker=worker)
 
 
 def retry_now(*, deliveries) -> int:
@@ -168,7 +168,7 @@ def retry_now(*, deliveries) -> int:
         return 0
     return dolt.retry_on_conflict(
         lambda: CallbackDelivery.objects.filter(pk__in=pks).exclude(status=DeliveryStatus.DELIVERED).update(
-            status=DeliveryStatus.PENDING, next_attempt_at=now, give_up_at=now + retry_window(),
+            status=DeliveryStatus.PENDING, next_attempt_at=now, give_up_at=now + _retry_window(),
             lease_owner="", lease_until=None,
         )
     )

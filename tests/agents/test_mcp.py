@@ -91,8 +91,8 @@ def test_each_operation_goes_through_the_proposal_service(mcp_server, key, maya)
         diff = diffs[structured(result)["id"]]
         assert diff.operation == operation and diff.owner_id == "maya" and diff.status == "pending"
         assert diff.agent_key_name == "tutor"
-        # The same body the REST route answers (kept for idempotent replays).
-        assert structured(result) == diff.response_body
+        # The same body the REST route answers for the proposal.
+        assert structured(result) == client_for_key(key).get(f"/api/v1/diffs/{diff.pk}/").json()
     assert diffs[structured(append)["id"]].reasoning == "Said so twice."
     assert diffs[structured(replace)["id"]].proposed_content == STUDENT.replace("Name: Maya", "Name: Maya Tran")
     assert diffs[structured(create)["id"]].arguments == {"content": "- Salt, Fat, Acid, Heat", "char_limit": 500}

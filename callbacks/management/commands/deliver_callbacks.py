@@ -80,7 +80,7 @@ class Command(BaseCommand):
             claimed = services.claim_due(worker=self.worker, limit=concurrency)
             if not claimed:
                 return
-            futures = {pool.submit(services.send, d, services.body_for(d)): d for d in claimed}
+            futures = {pool.submit(services.send, delivery=d, body=services.body_for(delivery=d)): d for d in claimed}
             self._record([(delivery, future.result()) for future, delivery in futures.items()])
 
     def _round(self, pool, concurrency, in_flight, timeout):
@@ -89,7 +89,7 @@ class Command(BaseCommand):
         free = concurrency * 2 - len(in_flight)
         if free > 0 and not self.stopping.is_set():
             for delivery in services.claim_due(worker=self.worker, limit=free):
-                in_flight[pool.submit(services.send, delivery, services.body_for(delivery))] = delivery
+                in_flight[pool.submit(services.send, delivery=delivery, body=services.body_for(delivery=delivery))] = delivery
         if not in_flight:
             self.stopping.wait(timeout)
             return

@@ -11,8 +11,10 @@ PORT ?= 8000
 
 help:
 	@echo "make run    set everything up, start Dolt, migrate, serve http://$(HOST):$(PORT)/admin/"
+	@echo "            (and the decision-callback worker, manage.py deliver_callbacks)"
 	@echo "            (SUPERUSER=1 also creates the dev superuser admin / DJANGO_SUPERUSER_PASSWORD)"
 	@echo "make serve  production: checks the settings, migrates, collects static files, runs gunicorn"
+	@echo "            (its master also runs the decision-callback worker)"
 	@echo "            (DEBUG off; needs DJANGO_SECRET_KEY, ALLOWED_HOSTS, YOULAB_FERNET_KEYS; docs/deploy.md)"
 	@echo "make cluster  Dolt primary (3307) + standby (3308) and the app reading from the standby"
 	@echo "make test   set everything up, start Dolt and Redis, run the test suite against them"
@@ -48,11 +50,12 @@ superuser: migrate
 
 run: migrate
 	@if [ "$${SUPERUSER:-0}" = 1 ]; then $(MAKE) --no-print-directory superuser; fi
-	@echo "Admin: http://$(HOST):$(PORT)/admin/   (Ctrl-C stops Django; 'make stop' stops Dolt)"
+	@echo "Admin: http://$(HOST):$(PORT)/admin/   (Ctrl-C stops Django and the callback worker; 'make stop' stops Dolt)"
 	@export DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; \
 	if [ -z "$${YOULAB_FERNET_KEYS:-}" ] && [ "$$DJANGO_DEBUG" = 1 ]; then \
 	  YOULAB_FERNET_KEYS=$$($(PY) scripts/dev_fernet_key.py) || exit 1; export YOULAB_FERNET_KEYS; fi; \
-	exec $(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py deliver_callbacks & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # Production mode (docs/deploy.md): refuses to start without its settings, DEBUG off.
 serve: venv

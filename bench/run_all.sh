@@ -28,6 +28,7 @@ run bench/proposals.py
 run bench/approvals.py
 run bench/admin.py
 run bench/scale_out.py
+run bench/agents.py
 run bench/import_letta.py --learners 1000
 run bench/import_letta.py --learners 10000
 

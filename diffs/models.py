@@ -63,6 +63,8 @@ class PendingDiff(models.Model):
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     response_body = JSONField(null=True, blank=True, help_text="First answer, for replays.")
     metadata = JSONField(default=dict, blank=True)
+    # Where the decision is POSTed (callbacks app), checked against YOULAB_WEBHOOK_HOSTS when proposed.
+    callback_url = models.CharField(max_length=2000, blank=True, default="")
     import_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)

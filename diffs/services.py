@@ -24,7 +24,7 @@ from blocks import selectors as block_selectors
 from blocks import services as block_services
 from blocks.exceptions import BlockExists, BlockNotFound, BlockReadOnly
 from blocks.models import Block, OwnerType
-from youlab import dolt
+from youlab import dolt, webhooks
 from youlab.actors import Actor
 from youlab.errors import InvalidInput, ServiceError
 from youlab.validators import validate_identifier, validate_label, validate_owner_id
@@ -42,6 +42,7 @@ from .exceptions import (
     VersionMismatch,
 )
 from .models import DiffStatus, Operation, PendingDiff, ProposalClaim
+from .signals import diff_decided
 
 MAX_REASONING_LENGTH = 20_000
 MAX_AGENT_ID_LENGTH = 255
@@ -71,6 +72,7 @@ def propose_diff(
     idempotency_key: str | None = None,
     fingerprint: str = "",
     render_response=None,
+    callback_url: str = "",
 ) -> tuple[PendingDiff, bool]:
     """Validate an agent's proposed edit and store it as a pending diff.
 
@@ -81,6 +83,8 @@ def propose_diff(
     whatever the interleaving of the two requests (a ProposalClaim serialises them).
     `render_response(diff)`, if given with an `idempotency_key`, makes the answer kept for
     replays; it is stored in the same INSERT as the diff (one write, not an INSERT and an UPDATE).
+    `callback_url`, if given, must pass youlab.webhooks.check_callback_url (else
+    CallbackNotAllowed, nothing stored); the decision is POSTed there (callbacks app).
     """
     validate_owner_id(owner_id)
     validate_label(label)
@@ -90,6 +94,8 @@ def propose_diff(
     # The same rule as every other agent id (module chats'): youlab.validators.
     validate_identifier(agent_id, "agent_id", max_length=MAX_AGENT_ID_LENGTH, allow_empty=True)
     agent_key_name = by.proposer
+    if callback_url:
+        webhooks.check_callback_url(callback_url)
 
     def store() -> tuple[PendingDiff, bool]:
         return _store_proposal(
@@ -98,6 +104,7 @@ def propose_diff(
             agent_id=agent_id, expected_version=expected_version,
             idempotency_key=idempotency_key or None, fingerprint=fingerprint,
             render_response=render_response if idempotency_key else None,
+            callback_url=callback_url,
         )
 
     if not idempotency_key:
@@ -106,7 +113,8 @@ def propose_diff(
 
 
 def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reasoning, agent_key_name,
-                    agent_id, expected_version, idempotency_key, fingerprint, render_response):
+                    agent_id, expected_version, idempotency_key, fingerprint, render_response,
+                    callback_url):
     block = block_selectors.find_live_block(owner_type, owner_id, label)
     if operation == Operation.CREATE:
         if block is not None:
@@ -147,6 +155,7 @@ def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reason
         agent_id=agent_id,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        callback_url=callback_url,
     )
     if render_response is not None:
         diff.response_body = render_response(diff)
@@ -331,6 +340,7 @@ def _mark_conflict(diff: PendingDiff, reason: str, by: Actor) -> PendingDiff:
     diff.reviewed_at = timezone.now()
     diff.updated_at = diff.reviewed_at
     diff.save(update_fields=["status", "conflict_reason", "reviewer", "reviewed_at", "updated_at"])
+    diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(f"Conflict on diff {diff.pk}: {diff.owner_id}/{diff.label}: {reason}", by.author)
     return diff
 
@@ -413,6 +423,7 @@ def _mark_approved(diff, block, by: Actor, note) -> PendingDiff:
     diff.save(update_fields=[
         "status", "block", "reviewer", "reviewed_at", "updated_at", "review_note", "applied_version",
     ])
+    diff_decided.send(sender=PendingDiff, diff=diff)
     dolt.commit_on_success(
         f"Approve diff {diff.pk}: {block.owner_display}/{block.label} v{block.version}", by.author,
     )
@@ -434,6 +445,7 @@ def reject_diff(*, diff_id, by: Actor, reason: str) -> PendingDiff:
             diff.updated_at = now
             diff.review_note = reason.strip()
             diff.save(update_fields=["status", "reviewer", "reviewed_at", "updated_at", "review_note"])
+            diff_decided.send(sender=PendingDiff, diff=diff)
             dolt.commit_on_success(
                 f"Reject diff {diff.pk}: {diff.owner_id}/{diff.label}: {diff.review_note}", by.author,
             )

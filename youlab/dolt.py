@@ -321,6 +321,13 @@ def uncommitted_changes(using="default") -> list[TableChange]:
             for name in sorted((data.keys() | schema) & committable)]
 
 
+def ignored_tables(using="default") -> list[str]:
+    """The dolt_ignore patterns that ignore (Dolt's `*` / `?` wildcards)."""
+    with _cursor(using) as cursor:
+        cursor.execute("SELECT pattern FROM dolt_ignore WHERE ignored ORDER BY pattern")
+        return [row[0] for row in cursor.fetchall()]
+
+
 # --- the schema: migrations are Dolt commits ---------------------------------------------------
 
 MIGRATIONS_TABLE = "django_migrations"  # Django's record of applied migrations

@@ -4,9 +4,17 @@ Environment: HOST (127.0.0.1), PORT (8000), GUNICORN_WORKERS (2 x cores), GUNICO
 GUNICORN_TIMEOUT (60), GUNICORN_PIDFILE, and YOULAB_ENV_FILE: a KEY=VALUE file whose values are
 set for the workers at every start and HUP (scripts/dolt.sh promote rewrites DATABASE_URL there
 and sends HUP, so new workers use the new primary while the old ones finish their requests).
+
+The master also runs the decision-callback worker (`manage.py deliver_callbacks`) as its child:
+started when the server is ready, restarted on HUP (with the new environment), stopped on exit.
+YOULAB_CALLBACK_WORKER=0 leaves it out (run it as a process of its own instead).
 """
 
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from youlab.serving import preflight
 
@@ -52,3 +60,43 @@ def on_starting(server):
         environ = dict(os.environ)
         environ.update(dict(item.split("=", 1) for item in raw_env))
         preflight(environ)
+
+
+# --- the decision-callback worker, supervised by the master --------------------------------------
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _start_callback_worker(server):
+    if os.environ.get("YOULAB_CALLBACK_WORKER", "1").strip() == "0":
+        return
+    # os.environ already holds raw_env here (gunicorn applies it before these hooks run).
+    server.youlab_callback_worker = subprocess.Popen(
+        [sys.executable, str(_ROOT / "manage.py"), "deliver_callbacks", "-v", "0"], cwd=_ROOT, env=dict(os.environ)
+    )
+    server.log.info("callback worker started (pid %s)", server.youlab_callback_worker.pid)
+
+
+def _stop_callback_worker(server):
+    child = getattr(server, "youlab_callback_worker", None)
+    if child is None or child.poll() is not None:
+        return
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=25)  # it finishes the attempts in flight (bounded by their timeouts)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def when_ready(server):
+    _start_callback_worker(server)
+
+
+def on_reload(server):
+    _stop_callback_worker(server)
+    _start_callback_worker(server)
+
+
+def on_exit(server):
+    _stop_callback_worker(server)

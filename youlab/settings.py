@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "diffs",
     "chats",
     "staff",
+    "callbacks",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,18 @@ YOULAB_API_KEY_CACHE_SECONDS = min(
 # Pending proposals one agent key may have on one block (409 too_many_open_proposals beyond);
 # 0 = no cap.
 YOULAB_MAX_OPEN_PROPOSALS = int(os.environ.get("YOULAB_MAX_OPEN_PROPOSALS", "20"))
+
+# --- Decision callbacks (design.md §5; docs/agents.md) -------------------------------------------
+# The HMAC-SHA256 key that signs every callback body. Without it no proposal may carry a
+# callback_url (400 callback_not_allowed): callbacks are never sent unsigned.
+YOULAB_WEBHOOK_SECRET = os.environ.get("YOULAB_WEBHOOK_SECRET", "")
+# Hosts callbacks may go to: names, `*.example.org`, IP addresses or networks (comma separated).
+# Empty: none. A private, loopback or link-local address is allowed only when listed as an address
+# or network (a listed name resolving to one is refused).
+YOULAB_WEBHOOK_HOSTS = [h.strip() for h in os.environ.get("YOULAB_WEBHOOK_HOSTS", "").split(",") if h.strip()]
+# How long a failing callback is retried (exponential backoff from 1 s, at most 10 min apart)
+# before it is marked failed; staff can "retry now" from the admin.
+YOULAB_WEBHOOK_RETRY_SECONDS = int(os.environ.get("YOULAB_WEBHOOK_RETRY_SECONDS", str(24 * 3600)))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "YouLab v2 agent API",

@@ -10,4 +10,6 @@ urlpatterns = [
     path("admin/", include("staff.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("youlab.api.urls")),
+    # The agent tools as a Model Context Protocol server (agents/, docs/agents.md).
+    path("mcp/", include("agents.urls")),
 ]

@@ -88,12 +88,19 @@ class ProposalMetaSerializer(ProposalReasoningSerializer):
         required=False, allow_blank=True, default="", max_length=services.MAX_AGENT_ID_LENGTH,
         help_text="The calling agent's own id (the API key names the agent service).",
     )
+    # Checked (length included) by youlab.webhooks.check_callback_url: one validator, one error code.
+    callback_url = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text="Where to POST the decision (approved, rejected, conflict, superseded), signed "
+        "with HMAC-SHA256 (X-YouLab-Signature). Its host must be listed in YOULAB_WEBHOOK_HOSTS, "
+        "else 400 callback_not_allowed.",
+    )
 
 
 class ProposalEnvelopeSerializer(ProposalMetaSerializer):
     """What the propose route reads besides the operation's arguments."""
 
-    ENVELOPE_FIELDS = ("operation", "arguments", "reasoning", "agent_id")
+    ENVELOPE_FIELDS = ("operation", "arguments", "reasoning", "agent_id", "callback_url")
 
     operation = StrictCharField(
         max_length=MAX_OPERATION_LENGTH, trim_whitespace=False,

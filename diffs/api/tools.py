@@ -134,6 +134,11 @@ def tool_scope(tool: Tool) -> str | None:
     return scope_for(resolve(sample).func.view_class, tool.method)
 
 
+def tool_description(tool: Tool) -> str:
+    """What the model reads about a tool, ending with the scope its key needs (REST and MCP)."""
+    return f"{tool.description} (Needs the API key scope `{tool_scope(tool)}`.)"
+
+
 @lru_cache(maxsize=1)
 def _definitions() -> tuple:
     return tuple(
@@ -141,7 +146,7 @@ def _definitions() -> tuple:
             "type": "function",
             "function": {
                 "name": tool.name,
-                "description": f"{tool.description} (Needs the API key scope `{tool_scope(tool)}`.)",
+                "description": tool_description(tool),
                 "parameters": tool_parameters(tool),
             },
         }

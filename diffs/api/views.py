@@ -112,11 +112,14 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
         envelope, operation, arguments = parse_proposal(request.data)
         expected_version = if_match_version(request)
         key = idempotency_key(request)
-        fingerprint = services.request_fingerprint(payload={
+        fingerprinted = {
             "owner_type": self.owner_type, "owner_id": owner_id, "label": label,
             "operation": operation, "arguments": arguments,
             "reasoning": envelope["reasoning"], "agent_id": envelope["agent_id"],
-        })
+        }
+        if envelope["callback_url"]:  # only when given: earlier requests keep their fingerprint
+            fingerprinted["callback_url"] = envelope["callback_url"]
+        fingerprint = services.request_fingerprint(payload=fingerprinted)
 
         def render(new_diff):
             # With an Idempotency-Key, kept as rendered, so a replay answers exactly what the
@@ -136,6 +139,7 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
             idempotency_key=key,
             fingerprint=fingerprint,
             render_response=render,
+            callback_url=envelope["callback_url"],
         )
         headers = {"Location": reverse("api-diff", kwargs={"diff_id": diff.pk})}
         if created:

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "chats",
     "staff",
     "callbacks",
+    "importing",
 ]
 
 MIDDLEWARE = [

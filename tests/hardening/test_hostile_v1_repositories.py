@@ -25,7 +25,7 @@ from django.core.management.base import CommandError
 
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
-from tests.blocks.importing.v1_builder import V1Repo, run_git
+from tests.importing.v1_builder import V1Repo, run_git
 from youlab import dolt
 
 GOOD = "good-learner"

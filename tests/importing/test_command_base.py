@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from blocks.importing.command import BaseImportCommand
-from blocks.importing.records import (
+from importing.command import BaseImportCommand
+from importing.records import (
     OWNER_SHARED,
     OWNER_USER,
     BlockRecord,

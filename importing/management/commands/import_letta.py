@@ -1,7 +1,7 @@
 """``manage.py import_letta``: Letta agents' memory blocks into YouLab (design.md §7, issue 5).
 
 Thin on purpose: it opens the sources the options name and hands the readers' records to the
-importer core (blocks.importing.core) through BaseImportCommand, which owns every other option.
+importer core (importing.core) through BaseImportCommand, which owns every other option.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from blocks.importing import letta
-from blocks.importing.command import BaseImportCommand
-from blocks.importing.records import ImportRecord
-from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
+from importing import letta
+from importing.command import BaseImportCommand
+from importing.records import ImportRecord
+from importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
 
 TOKEN_ENV = "LETTA_API_TOKEN"
 

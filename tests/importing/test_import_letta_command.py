@@ -20,8 +20,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from blocks.importing import letta
-from blocks.importing.records import OWNER_SHARED, OWNER_USER, BlockRecord, LearnerRecord
+from importing import letta
+from importing.records import OWNER_SHARED, OWNER_USER, BlockRecord, LearnerRecord
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from youlab import dolt
@@ -584,7 +584,7 @@ def test_a_long_label_gets_a_hashed_value_key_and_imports_idempotently(tmp_path)
 
 
 def test_help_summarises_sources_mapping_and_examples():
-    from blocks.management.commands.import_letta import Command
+    from importing.management.commands.import_letta import Command
 
     text = Command().create_parser("manage.py", "import_letta").format_help()
     for phrase in ("--sqlite PATH", "--postgres URL", "--api URL", "--api-token T",
@@ -644,7 +644,7 @@ def test_the_api_token_is_sent_from_the_option_or_the_environment(letta_replay, 
 
 
 def test_passwords_in_urls_are_never_shown():
-    from blocks.management.commands.import_letta import Command
+    from importing.management.commands.import_letta import Command
 
     with pytest.raises(CommandError) as failed:
         call_command("import_letta", "--postgres", "postgresql://letta:s3cret@127.0.0.1:1/letta",

@@ -1,7 +1,7 @@
 """``manage.py import_youlab_v1 PATH``: YouLab v1's per-learner git repositories (issue 6).
 
 Thin on purpose: it checks the data root and the timezone, then hands the reader's records to the
-importer core (blocks.importing.core) through BaseImportCommand, which owns every other option.
+importer core (importing.core) through BaseImportCommand, which owns every other option.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.management.base import CommandError
 
-from blocks.importing import youlab_v1
-from blocks.importing.command import BaseImportCommand
-from blocks.importing.records import ImportRecord
-from blocks.importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
+from importing import youlab_v1
+from importing.command import BaseImportCommand
+from importing.records import ImportRecord
+from importing.safety import DEFAULT_LIMITS, Limits, format_size, size_argument
 
 HELP = """\
 Import a YouLab v1 data root (one git repository per learner) into YouLab.

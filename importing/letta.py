@@ -7,7 +7,7 @@ Every source is read in two steps:
    like. Problems met while reading (a bad row, a missing table, REST blind spots) are collected
    as reports; only a source that cannot be opened at all raises :class:`ImportSourceError`.
 2. :func:`map_letta` applies the mapping rules of design.md §7 once, for every source, and yields
-   :mod:`records <blocks.importing.records>` for the importer core.
+   :mod:`records <importing.records>` for the importer core.
 
 Mapping rules:
 

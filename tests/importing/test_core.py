@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 
 from blocks import services
-from blocks.importing.core import IMPORT_AUTHOR, import_records
-from blocks.importing.records import (
+from importing.core import IMPORT_AUTHOR, import_records
+from importing.records import (
     OWNER_SHARED,
     OWNER_USER,
     BlockRecord,
@@ -18,7 +18,7 @@ from blocks.importing.records import (
     SkippedRecord,
     VersionRecord,
 )
-from blocks.importing.report import CREATED, FAILED, NOTED, SKIPPED, UNCHANGED, UPDATED
+from importing.report import CREATED, FAILED, NOTED, SKIPPED, UNCHANGED, UPDATED
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from tests.factories import make_block

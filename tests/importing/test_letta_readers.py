@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from blocks.importing import letta
-from blocks.importing.letta import ImportSourceError, LettaAgent, LettaBlock, LettaSnapshot
-from blocks.importing.records import (
+from importing import letta
+from importing.letta import ImportSourceError, LettaAgent, LettaBlock, LettaSnapshot
+from importing.records import (
     OWNER_SHARED,
     OWNER_USER,
     BlockRecord,

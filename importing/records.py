@@ -1,7 +1,7 @@
 """Plain records that every importer reader yields and the importer core writes.
 
 Readers (Letta SQLite/Postgres/REST/Agent File, YouLab v1 git) know nothing about Django
-models: they only produce these dataclasses. The core (``blocks.importing.core``) is the one
+models: they only produce these dataclasses. The core (``importing.core``) is the one
 place that turns them into blocks, history rows and pending diffs, so every source gets the same
 idempotency, reporting and Dolt behaviour.
 """

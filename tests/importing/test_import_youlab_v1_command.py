@@ -20,15 +20,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from blocks.importing.records import BlockRecord, DiffRecord
-from blocks.importing.youlab_v1 import read_data_root
+from importing.records import BlockRecord, DiffRecord
+from importing.youlab_v1 import read_data_root
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from youlab import dolt
 
 from .v1_builder import BANGKOK, V1Repo, frontmatter_file
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "youlab_v1"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "youlab_v1"
 MANIFEST = json.loads((FIXTURE / "manifest.json").read_text(encoding="utf-8"))
 EXPECTED = json.loads((FIXTURE / "expected_v1_api.json").read_text(encoding="utf-8"))["users"]
 ELODIE = "3f6c1b9e-8a2d-4c1e-9b7a-5d2e8f4a1c01"
@@ -380,7 +380,7 @@ def test_toml_era_learner_and_unusual_content_import_end_to_end(tmp_path):
 
 
 def test_help_summarises_the_mapping_timezone_and_examples():
-    from blocks.management.commands.import_youlab_v1 import Command
+    from importing.management.commands.import_youlab_v1 import Command
 
     text = Command().create_parser("manage.py", "import_youlab_v1").format_help()
     for phrase in ("PATH", "--timezone ZONE", "Asia/Bangkok", "FILE NAME", "Author:",

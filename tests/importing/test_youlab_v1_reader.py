@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from blocks.importing.records import (
+from importing.records import (
     BlockRecord,
     DiffRecord,
     LearnerRecord,
     SkippedRecord,
 )
-from blocks.importing.youlab_v1 import (
+from importing.youlab_v1 import (
     map_actor,
     read_data_root,
     split_author,
@@ -33,7 +33,7 @@ from blocks.importing.youlab_v1 import (
 
 from .v1_builder import BANGKOK, V1Repo, frontmatter_file, run_git
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "youlab_v1"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "youlab_v1"
 MANIFEST = json.loads((FIXTURE / "manifest.json").read_text(encoding="utf-8"))
 EXPECTED = json.loads((FIXTURE / "expected_v1_api.json").read_text(encoding="utf-8"))["users"]
 UTC = timezone.utc

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "letta"
 PG_FIXTURES = FIXTURES / "v0.16.8-postgres"
 POSTGRES_SCRIPT = ROOT / "scripts" / "postgres.sh"

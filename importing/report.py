@@ -9,7 +9,10 @@ follows produce comparable reports.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +52,49 @@ class ReportItem:
         return asdict(self)
 
 
+class ItemLog:
+    """The report's items in a temporary file, one JSON line each, in the order they came.
+
+    A run's memory must not grow with its source (10,000 learners are 60,000 items); the items are
+    read back only for the summary and the --report file. Appending while a reader iterates is
+    safe: each read seeks to where that reader stopped.
+    """
+
+    def __init__(self) -> None:
+        self._file = None
+        self._count = 0
+
+    def append(self, item: ReportItem) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # deleted when closed or collected
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(json.dumps(item.to_dict(), ensure_ascii=False, default=str).encode() + b"\n")
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[ReportItem]:
+        for line in self.lines():
+            yield ReportItem(**json.loads(line))
+
+    def lines(self) -> Iterator[bytes]:
+        """Each item as its JSON line (without the newline)."""
+        if self._file is None:
+            return
+        position = 0
+        while True:
+            self._file.seek(position)
+            line = self._file.readline()
+            if not line:
+                return
+            position = self._file.tell()
+            yield line.rstrip(b"\n")
+
+    def __repr__(self) -> str:
+        return f"<ItemLog of {self._count} items>"
+
+
 @dataclass
 class ImportReport:
     source: str
@@ -58,7 +104,7 @@ class ImportReport:
     only_user: str | None = None
     users_not_found: list[str] = field(default_factory=list)  # --user ids the source lacks
     records_seen: int = 0
-    items: list[ReportItem] = field(default_factory=list)
+    items: ItemLog = field(default_factory=ItemLog)
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     commit_hash: str | None = None
     diff_summary: list[dict] | None = None
@@ -69,10 +115,16 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)  # run-level remarks (branch planned on main ...)
     started_at: datetime = field(default_factory=timezone.now)
     finished_at: datetime | None = None
+    # Kept as items come, so the summary needs no pass over the items.
+    _reasons: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter), repr=False)
+    _warnings: Counter = field(default_factory=Counter, repr=False)
 
     def add(self, item: ReportItem) -> None:
         self.items.append(item)
         self.counts[item.kind][item.action] += 1
+        self._reasons[item.action][f"{item.reason} ({item.kind})"] += 1
+        # Warnings read "<category>: <details>"; grouped by category.
+        self._warnings.update(w.split(":", 1)[0] for w in item.warnings)
         if item.kind == "block":
             self.counts["version"][CREATED] += item.versions_added
             self.counts["version"][UNCHANGED] += item.versions_unchanged
@@ -94,13 +146,12 @@ class ImportReport:
 
     def reasons(self, action: str) -> Counter:
         """How many items had each reason, for one action (skipped reasons grouped)."""
-        return Counter(f"{i.reason} ({i.kind})" for i in self.items if i.action == action)
+        return Counter(self._reasons.get(action, Counter()))
 
     def warning_counts(self) -> Counter:
-        # Warnings read "<category>: <details>"; group by category.
-        return Counter(w.split(":", 1)[0] for i in self.items for w in i.warnings)
+        return Counter(self._warnings)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, items: bool = True) -> dict[str, Any]:
         def iso(value):
             return value.isoformat() if value else None
 
@@ -124,14 +175,20 @@ class ImportReport:
             "merge_error": self.merge_error,
             "aborted": self.aborted,
             "notes": self.notes,
-            "items": [i.to_dict() for i in self.items],
+            **({"items": [i.to_dict() for i in self.items]} if items else {}),
         }
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(
-            json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
-            encoding="utf-8",
-        )
+        """The --report file: the run's figures, then every item, one per line, streamed from the
+        item log (never the whole list in memory)."""
+        head = json.dumps(self.to_dict(items=False), indent=2, ensure_ascii=False, default=str)
+        with open(path, "wb") as out:
+            out.write(head[:-2].encode())  # the object without its closing "\n}"
+            out.write(b',\n  "items": [')
+            for n, line in enumerate(self.items.lines()):
+                out.write(b"\n    " if n == 0 else b",\n    ")
+                out.write(line)
+            out.write(b"\n  ]\n}\n" if len(self.items) else b"]\n}\n")
 
 
 # --- the summary table ---------------------------------------------------------------------

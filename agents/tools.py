@@ -18,7 +18,7 @@ from blocks.api.serializers import BlockLabelSerializer, BlockSerializer
 from blocks.models import OwnerType
 from diffs import selectors as diff_selectors
 from diffs import services as diff_services
-from diffs.api.serializers import DiffListFilterSerializer, DiffSerializer
+from diffs.api.serializers import DiffListFilterSerializer, DiffListItemSerializer, DiffSerializer
 from diffs.api.tools import TOOLS, Tool, tool_description, tool_parameters
 from diffs.api.views import parse_proposal
 from youlab.actors import Actor
@@ -73,7 +73,7 @@ def call(tool_name: str, arguments: dict, *, agent, owner_id: str, idempotency_k
             OwnerType.USER, owner_id, status=filters.validated_data.get("status"),
             label=filters.validated_data.get("label"), agent_key_name=agent.name,
         )
-        results = [represent(DiffSerializer, diff) for diff in queryset[:LIST_LIMIT]]
+        results = [represent(DiffListItemSerializer, diff) for diff in queryset[:LIST_LIMIT]]
         return {"count": queryset.count() if len(results) == LIST_LIMIT else len(results), "results": results}
     return _propose(tool, arguments, agent=agent, owner_id=owner_id, idempotency_key=idempotency_key)
 

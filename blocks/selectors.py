@@ -29,6 +29,11 @@ def find_live_block(owner_type: str, owner_id: str, label: str) -> Block | None:
     return block if block is not None and block.deleted_at is None else None
 
 
+def find_block(owner_type: str, owner_id: str, label: str) -> Block | None:
+    """The owner's block with this label, soft-deleted or not; None if there is none."""
+    return Block.objects.filter(owner_type=owner_type, owner_id=owner_id, label=label).order_by().first()
+
+
 def get_live_block(owner_type: str, owner_id: str, label: str) -> Block:
     block = find_live_block(owner_type, owner_id, label)
     if block is None:

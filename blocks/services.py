@@ -234,6 +234,17 @@ def _depth(value, limit: int, level: int = 1) -> int:
     return max([level, *(_depth(child, limit, level + 1) for child in children)])
 
 
+# The whole numbers Dolt's JSON keeps (signed and unsigned 64-bit); JSON itself has no bound.
+_JSON_INTEGERS = range(-(2**63), 2**64)
+
+
+def _integers_fit(value) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value in _JSON_INTEGERS
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return all(_integers_fit(child) for child in children)
+
+
 def validate_settings(*, description=UNSET, char_limit=UNSET, read_only=UNSET, metadata=UNSET) -> dict:
     """The given settings, checked; InvalidInput names the first bad one (`details.field`)."""
     settings = {}
@@ -267,6 +278,9 @@ def validate_settings(*, description=UNSET, char_limit=UNSET, read_only=UNSET, m
             raise InvalidInput(f"metadata is not JSON: {exc}", details={"field": "metadata"}) from None
         if size > MAX_METADATA_CHARS:
             raise too_big
+        if not _integers_fit(metadata):
+            raise InvalidInput(f"metadata numbers must be whole numbers from {_JSON_INTEGERS.start} to "
+                               f"{_JSON_INTEGERS.stop - 1} or decimals", details={"field": "metadata"})
         settings["metadata"] = metadata
     return settings
 

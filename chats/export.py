@@ -50,7 +50,9 @@ def _fields(model) -> list[models.Field]:
         Block: set(),
         HistoricalBlock: {"id", "history_id"},  # id is the enclosing block's
         # Idempotency internals: the first answer replayed for a retried proposal.
-        PendingDiff: {"idempotency_key", "request_fingerprint", "response_body"},
+        PendingDiff: {"idempotency_key", "request_fingerprint", "response_body",
+                      # An agent's own address (a token in it stays that agent's; design: never shown).
+                      "callback_url"},
         ModuleChat: {"id"},
         HistoricalModuleChat: {"id", "history_id"},
         Learner: {"id"},

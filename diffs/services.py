@@ -122,6 +122,13 @@ def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reason
                 f"block {label!r} already exists; propose a change to it instead",
                 details={"version": block.version},
             )
+        deleted = block_selectors.find_block(owner_type, owner_id, label)
+        if deleted is not None:
+            # Creating would need the label free, so approval could only fail: say it now.
+            raise BlockExists(
+                f"block {label!r} was deleted; staff can restore it (then propose a change to it)",
+                details={"version": deleted.version, "deleted": True},
+            )
         current = ""
     else:
         if block is None:

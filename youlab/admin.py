@@ -26,7 +26,7 @@ class AgentKeyCreationForm(forms.Form):
     name = forms.CharField(
         max_length=keys.NAME_MAX,
         help_text="The agent service's name, e.g. tutor. It becomes the history actor "
-        "agent:<name>; letters, digits and . _ @ : + - only.",
+        "agent:<name>; letters, digits and . _ @ + - only (no colon: `staff:<user>` is how staff proposals are named).",
     )
     scopes = forms.MultipleChoiceField(
         choices=[(scope.value, f"{scope.value} — {scope.label}") for scope in Scope],

@@ -24,6 +24,13 @@ def parse_moment(value: str) -> dt.datetime | None:
             moment = None
     except ValueError:  # well formed but impossible, e.g. 2026-02-30
         return None
-    if moment is not None and timezone.is_naive(moment):
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, dt.timezone.utc)
-    return moment
+    try:
+        # In UTC now, as the database compares it: an offset at the calendar's ends (year 1 at
+        # +14:00, year 9999 at -14:00) leaves datetime's range.
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        return None

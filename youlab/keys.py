@@ -15,8 +15,10 @@ from youlab.actors import Actor
 from youlab.errors import ServiceError
 from youlab.models import ALL_SCOPES, DEFAULT_SCOPES, AgentKey
 
-# The name becomes the actor `agent:<name>` in block history and scopes Idempotency-Keys.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$")
+# The name becomes the actor `agent:<name>` in block history and scopes Idempotency-Keys. No ':'
+# in it: a proposal's key name column also holds staff proposals as `staff:<username>`, and a key
+# named `staff:rita` would pass its proposals off as hers (her queue rows, her idempotency keys).
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 NAME_MAX = AgentKey._meta.get_field("name").max_length
 # last_used_at is a hint for staff ("is this key still in use?"), not an audit log: writing it
 # on every request would add a write to every read.
@@ -53,7 +55,7 @@ def create_agent_key(*, name: str, scopes: list[str] | None = None,
     secret or its hash in the message)."""
     if len(name) > NAME_MAX or not NAME_RE.match(name):
         raise AgentKeyError(
-            f"invalid name {name!r}: 1 to {NAME_MAX} characters, letters, digits and . _ @ : + - "
+            f"invalid name {name!r}: 1 to {NAME_MAX} characters, letters, digits and . _ @ + - "
             "(starting with a letter or digit)"
         )
     scopes = list(DEFAULT_SCOPES) if scopes is None else scopes

@@ -76,6 +76,12 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "youlab.urls"
 
+# A request body's bound (413 `request_too_large` beyond). One text argument may hold 1,000,000
+# characters (diffs.api.serializers.MAX_TEXT_LENGTH), and a client's JSON encoder may escape each
+# one: `\u5b66` is 6 bytes, an astral character's surrogate pair 12, a form field's %-escapes 9.
+# So the body may hold one text at its limit however it is escaped, plus the envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1_000_000 + 512 * 1024
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

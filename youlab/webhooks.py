@@ -80,7 +80,15 @@ def _unmapped(address):
     return mapped if mapped is not None else address
 
 
+# IPv6 ranges Python's is_global calls global that reach or embed private networks: 6to4
+# (2002::/16 carries an IPv4 address, e.g. 169.254.169.254 or 127.0.0.1), Teredo (2001::/32,
+# likewise), the deprecated site-local fec0::/10, and NAT64's well-known prefix (64:ff9b::/96).
+_NOT_PUBLIC_V6 = tuple(ipaddress.ip_network(n) for n in ("2002::/16", "2001::/32", "fec0::/10", "64:ff9b::/96"))
+
+
 def _public(address) -> bool:
+    if address.version == 6 and any(address in network for network in _NOT_PUBLIC_V6):
+        return False
     return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
 
 

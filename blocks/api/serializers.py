@@ -5,7 +5,13 @@ from rest_framework import serializers
 
 from blocks import services
 from blocks.models import Block, HistoricalBlock
-from youlab.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, refuse_unknown_fields
+from youlab.api.fields import (
+    StrictBodySerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    refuse_unknown_fields,
+)
 from youlab.errors import InvalidInput
 from youlab.validators import MAX_IDENTIFIER_LENGTH, validate_label
 
@@ -75,7 +81,7 @@ class BlockVersionSerializer(serializers.ModelSerializer):
         return obj.deleted_at is not None
 
 
-class RevertSerializer(serializers.Serializer):
+class RevertSerializer(StrictBodySerializer):
     version = StrictIntegerField(
         min_value=1, max_value=MAX_VERSION, help_text="The version whose content comes back."
     )

@@ -22,6 +22,7 @@ from youlab.api import openapi
 from youlab.api.auth import request_actor
 from youlab.api.errors import ApiError
 from youlab.api.permissions import agents_and_staff, staff_only
+from youlab.api.pagination import TextBudgetPagination
 from youlab.api.views import ApiViewMixin, RepresentedListMixin, etag, if_none_match, query_params, represent
 from youlab.dates import parse_moment
 from youlab.models import Scope
@@ -135,6 +136,8 @@ class BlockDetail(OwnerMixin, generics.GenericAPIView):
 class BlockHistory(OwnerMixin, generics.ListAPIView):
     serializer_class = BlockVersionSerializer
     access = {"GET": READ_BLOCKS}
+    pagination_class = TextBudgetPagination  # each version carries its whole text
+    text_fields = ("content",)
 
     def get_queryset(self):
         return selectors.block_history(self.get_block())

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from youlab.api.fields import StrictCharField
+from youlab.api.fields import StrictBodySerializer, StrictCharField
 
 # --- module chats --------------------------------------------------------------------------------
 
@@ -16,7 +16,7 @@ class ModuleChatSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class ModuleChatPutSerializer(serializers.Serializer):
+class ModuleChatPutSerializer(StrictBodySerializer):
     # Not trimmed: " abc" is refused by the service rather than silently stored as "abc".
     chat_id = StrictCharField(
         max_length=255, trim_whitespace=False,
@@ -51,7 +51,7 @@ class OwuiKeySecretSerializer(OwuiKeyMaskedSerializer):
         return self.context["key"]
 
 
-class OwuiKeyPutSerializer(serializers.Serializer):
+class OwuiKeyPutSerializer(StrictBodySerializer):
     # No trimming and no length limit here: the service's rules apply (and never quote the key).
     key = StrictCharField(
         write_only=True, trim_whitespace=False, allow_blank=True,

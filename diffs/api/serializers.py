@@ -8,7 +8,7 @@ from rest_framework import serializers
 from blocks.api.serializers import MAX_VERSION
 from diffs import edits, services
 from diffs.models import DiffStatus, Operation, PendingDiff
-from youlab.api.fields import StrictCharField, StrictIntegerField
+from youlab.api.fields import StrictBodySerializer, StrictCharField, StrictIntegerField
 
 # What a list row leaves out (DiffListItemSerializer; diffs.selectors does not even read them).
 HEAVY_DIFF_FIELDS = ("arguments", "proposed_content", "preview")
@@ -221,7 +221,7 @@ class DiffListQuerySerializer(DiffListFilterSerializer):
     )
 
 
-class ApproveSerializer(serializers.Serializer):
+class ApproveSerializer(StrictBodySerializer):
     edited_content = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT_LENGTH,
         help_text="Staff edit: this full text is written instead of the proposal's.",
@@ -232,7 +232,7 @@ class ApproveSerializer(serializers.Serializer):
     )
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(StrictBodySerializer):
     reason = StrictCharField(
         trim_whitespace=False, max_length=services.MAX_REASONING_LENGTH,
         help_text="Why the proposal is rejected (required; the agent can read it).",

@@ -47,9 +47,13 @@ def approve_path(world):
 # (id, request, expected status, expected error code)
 CASES = [
     # --- sizes
-    ("body-over-upload-limit", jbody({"operation": "append", "text": "x" * 3 * MB}), 413, "request_too_large"),
-    ("emoji-old-str-4-mb", jbody({"operation": "str_replace", "old_str": "🙂" * MB, "new_str": "x"}),
-     413, "request_too_large"),
+    # The body limit (12.5 MB) holds one text at the 1,000,000-character limit however it is
+    # escaped (an astral character is 12 bytes as json.dumps sends it), and nothing much more.
+    ("body-over-upload-limit", jbody({"operation": "append", "text": "x" * 13 * MB}), 413, "request_too_large"),
+    ("emoji-old-str-12-mb-escaped-fits", jbody({"operation": "str_replace", "old_str": "🙂" * MB, "new_str": "x"}),
+     400, "old_str_not_found"),
+    ("emoji-old-str-over-body-limit", jbody({"operation": "str_replace", "old_str": "🙂" * (MB + 50_000),
+                                             "new_str": "x"}), 413, "request_too_large"),
     ("old-str-1-mb-not-found", jbody({"operation": "str_replace", "old_str": "z" * MB, "new_str": "x"}),
      400, "old_str_not_found"),
     ("old-str-1-mb-plus-one", jbody({"operation": "str_replace", "old_str": "z" * (MB + 1), "new_str": "x"}),

@@ -37,7 +37,8 @@ def used_just_now(agent_key):
 AGENT_READS = [
     (lambda first, diffs: api("users", "maya", "blocks"), 3),
     (lambda first, diffs: api("users", "maya", "blocks", first.label), 2),
-    (lambda first, diffs: api("users", "maya", "blocks", first.label, "history"), 4),
+    # + 1: the page's text lengths, read before the rows (youlab.api.pagination.TextBudgetPagination)
+    (lambda first, diffs: api("users", "maya", "blocks", first.label, "history"), 5),
     (lambda first, diffs: api("users", "maya", "diffs"), 3),
     (lambda first, diffs: api("users", "maya", "diffs", query="status=pending&mine=true"), 3),
     (lambda first, diffs: api("users", "maya", "blocks", first.label, "diffs"), 3),

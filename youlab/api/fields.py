@@ -31,3 +31,12 @@ def refuse_unknown_fields(serializer) -> None:
     unknown = sorted(set(data) - set(serializer.fields)) if isinstance(data, dict) else []
     if unknown:
         raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+
+
+class StrictBodySerializer(serializers.Serializer):
+    """A request body whose keys it does not name are refused (400), never ignored: a misspelt
+    `edited_content` must not approve the proposal as it stands."""
+
+    def validate(self, attrs):
+        refuse_unknown_fields(self)
+        return super().validate(attrs)

@@ -1,7 +1,9 @@
 import re
 
+from django.db.models.functions import Length
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.utils.urls import replace_query_param
 
 _INT_RE = re.compile(r"^\d{1,10}$")
 
@@ -41,3 +43,49 @@ class Pagination(LimitOffsetPagination):
         for parameter in parameters:
             parameter["schema"].update(bounds.get(parameter["name"], {}))
         return parameters
+
+
+class TextBudgetPagination(Pagination):
+    """Pagination for lists whose rows carry whole texts (a block's versions): a page also ends
+    before its texts pass `text_budget` characters, keeping at least one row, so one request
+    answers megabytes, not the 500 MB that 500 versions of a 1,000,000-character block would be.
+    `next` continues where the page ended. The view names its text columns in `text_fields`.
+
+    The window's text lengths are read first (the database counts, nothing is sent), then only
+    the rows that fit.
+    """
+
+    text_budget = 4_000_000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        fields = getattr(view, "text_fields", ())
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        self.count = self.get_count(queryset)
+        if self.count > self.limit and self.template is not None:
+            self.display_page_controls = True
+        if self.count == 0 or self.offset > self.count:
+            self.returned = 0
+            return []
+        window = queryset[self.offset:self.offset + self.limit]
+        if not fields:
+            rows = list(window)
+        else:
+            lengths = {f"_chars_{name}": Length(name) for name in fields}
+            keep, total = [], 0
+            for pk, *chars in window.annotate(**lengths).values_list("pk", *lengths):
+                total += sum(n or 0 for n in chars)
+                if keep and total > self.text_budget:
+                    break
+                keep.append(pk)
+            rows = list(queryset.filter(pk__in=keep))
+        self.returned = len(rows)
+        return rows
+
+    def get_next_link(self):
+        if self.offset + self.returned >= self.count:
+            return None
+        url = self.request.build_absolute_uri()
+        url = replace_query_param(url, self.limit_query_param, self.limit)
+        return replace_query_param(url, self.offset_query_param, self.offset + self.returned)

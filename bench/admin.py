@@ -140,7 +140,7 @@ def main():
         raw = bl.connect(name)
         cursor = raw.cursor()
 
-        blocks = bl.bulk_blocks(cursor, small_learners)
+        blocks = bl.bulk_blocks(small_learners)
         insert_diffs(cursor, blocks, small_pending, small_pending // 5, staff.pk, 0)
         probe = blocks[len(blocks) // 2][1]
         insert_learners(cursor, sorted({owner for _, owner, _ in blocks}), probe)
@@ -150,7 +150,7 @@ def main():
 
         learners = args.blocks // len(bl.LABELS) - small_learners
         started = time.perf_counter()
-        more = bl.bulk_blocks(cursor, learners, content_size=600, owner_prefix="big")
+        more = bl.bulk_blocks(learners, content_size=600, owner_prefix="big")
         blocks += more
         insert_diffs(cursor, more, args.pending - small_pending, (args.pending - small_pending) // 5, staff.pk,
                      small_pending * 2)

@@ -113,10 +113,9 @@ def main():
     random.seed(1)
 
     with bl.fresh_database("reads", keep=args.keep) as name:
+        targets = bl.bulk_blocks(args.learners)
+        bl.dolt_commit("bench fixtures")
         raw = bl.connect(name)
-        with raw.cursor() as cursor:
-            targets = bl.bulk_blocks(cursor, args.learners)
-            bl.dolt_commit("bench fixtures")
         key = bl.create_agent_key()
         print(f"{len(targets)} blocks; gunicorn ({args.workers} worker(s) x {args.threads} thread(s)) ...",
               flush=True)

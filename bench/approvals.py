@@ -126,11 +126,8 @@ def main():
 
         from diffs.models import PendingDiff
 
-        raw = bl.connect(name)
-        with raw.cursor() as cursor:
-            blocks = bl.bulk_blocks(cursor, learners, content_size=800)
-            bl.dolt_commit("bench fixtures")
-        raw.close()
+        blocks = bl.bulk_blocks(learners, content_size=800)
+        bl.dolt_commit("bench fixtures")
         reviewers = [get_user_model().objects.create_user(f"reviewer{n}", is_staff=True)
                      for n in range(args.reviewers)]
         print(f"Proposing {len(blocks)} diffs ...", flush=True)

@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import MySQLdb
@@ -115,11 +114,6 @@ def insert_rows(cursor, table: str, columns: list[str], rows: list[tuple], per_s
                        [v for row in chunk for v in row])
 
 
-BLOCK_COLUMNS = ["id", "owner_type", "owner_id", "label", "content", "description", "char_limit",
-                 "read_only", "metadata", "version", "deleted_at", "created_at", "updated_at"]
-HISTORY_COLUMNS = ["id", "owner_type", "owner_id", "label", "content", "description", "char_limit",
-                   "read_only", "metadata", "version", "deleted_at", "created_at", "updated_at",
-                   "history_change_reason", "history_date", "history_type", "actor"]
 LABELS = ["human", "persona", "student", "journey", "engagement_strategy"]
 
 
@@ -128,30 +122,53 @@ def block_content(n: int, size: int = 1500) -> str:
     return (line * (size // len(line) + 1))[:size]
 
 
-def bulk_blocks(cursor, learners: int, labels=LABELS, *, content_size: int = 1500, history=True,
+def bulk_blocks(learners: int, labels=LABELS, *, content_size: int = 1500, history=True,
                 owner_prefix: str = "learner") -> list[tuple[str, str, str]]:
-    """learners x labels blocks at version 1 (+ their history row); returns (id, owner, label)."""
-    now = time.strftime("%Y-%m-%d %H:%M:%S")
-    blocks, rows = [], []
-    for n in range(learners):
-        owner = f"{owner_prefix}-{n:06d}"
-        for label in labels:
-            block_id = uuid.uuid4().hex
-            content = block_content(n, content_size)
-            blocks.append((block_id, "user", owner, label, content, f"the {label} block", 20000, 0,
-                           json.dumps({"seed": n}), 1, None, now, now))
-            rows.append((block_id, owner, label))
-    insert_rows(cursor, "blocks", BLOCK_COLUMNS, blocks)
-    if history:
-        insert_rows(cursor, "block_history", HISTORY_COLUMNS, [
-            (*b[:13], "Created", now, "+", "system") for b in blocks
-        ])
+    """learners x labels blocks at version 1 (+ their history row); returns (id hex, owner, label).
+
+    Written by importing.writer, the one bulk writer of blocks and history rows (a transaction
+    per 1,000 learners), so Django must be set up in this process (fresh_database); a bench
+    whose process has no Django uses bulk_blocks_in_child. No Dolt commit: dolt_commit.
+    """
+    from django.db import transaction
+    from django.utils import timezone
+
+    from importing import writer
+
+    now = timezone.now()
+    rows = []
+    for start in range(0, learners, 1000):
+        blocks, history_rows = [], []
+        for n in range(start, min(start + 1000, learners)):
+            owner = f"{owner_prefix}-{n:06d}"
+            created = writer.Version(content=block_content(n, content_size), import_key=None,
+                                     actor="system", reason="Created", date=now, metadata={})
+            for label in labels:
+                fields = dict(owner_type="user", owner_id=owner, label=label,
+                              description=f"the {label} block", char_limit=20000, read_only=False,
+                              metadata={"seed": n}, created_at=now)
+                block, versions = writer.new_block(fields, [created], updated_at=now, deleted_at=None)
+                blocks.append(block)
+                history_rows += versions
+                rows.append((block.id.hex, owner, label))
+        with transaction.atomic():
+            writer.write(blocks=blocks, history=history_rows if history else ())
     return rows
 
 
+def bulk_blocks_in_child(learners: int, message: str, *, env: dict) -> list[tuple[str, str, str]]:
+    """bulk_blocks and dolt_commit(message) in a Django child process (`env` points it at the
+    database: DATABASE_URL, DJANGO_SETTINGS_MODULE, ...); returns bulk_blocks' rows."""
+    result = subprocess.run([sys.executable, __file__, "_bulk_blocks", str(learners), message],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise SystemExit(f"bulk_blocks in a child failed:\n{result.stderr[-3000:]}")
+    return [tuple(row) for row in json.loads(result.stdout)]
+
+
 def dolt_commit(message: str) -> None:
-    """Commit the fixtures (written by the raw cursor, already in the working set) through
-    youlab.dolt, the one module that speaks Dolt SQL. Django must be set up (fresh_database)."""
+    """Commit the fixtures (already committed to the working set by their SQL transactions)
+    through youlab.dolt, the one module that speaks Dolt SQL. Django must be set up."""
     from youlab import dolt
 
     dolt.commit(message)
@@ -288,3 +305,12 @@ def create_agent_key(name: str = "bench") -> str:
     from youlab import keys
 
     return keys.create_agent_key(name=name, allow_duplicate=True)[1]
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "_bulk_blocks":
+    import django
+
+    django.setup()
+    fixture_rows = bulk_blocks(int(sys.argv[2]))
+    dolt_commit(sys.argv[3])
+    print(json.dumps(fixture_rows))

@@ -146,10 +146,9 @@ def main():
     random.seed(2)
 
     with bl.fresh_database("proposals", keep=args.keep) as name:
+        targets = bl.bulk_blocks(args.learners, content_size=800)
+        bl.dolt_commit("bench fixtures")
         raw = bl.connect(name)
-        with raw.cursor() as cursor:
-            targets = bl.bulk_blocks(cursor, args.learners, content_size=800)
-            bl.dolt_commit("bench fixtures")
         key = bl.create_agent_key()
         print(f"{len(targets)} blocks; gunicorn ({args.workers} workers x {args.threads} threads) ...", flush=True)
         with bl.Gunicorn(name, workers=args.workers, threads=args.threads) as gunicorn, \

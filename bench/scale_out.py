@@ -181,16 +181,6 @@ def child_approve(n: int) -> None:
     print(f"elapsed {time.perf_counter() - started:.6f}")
 
 
-def child_commit(message: str) -> None:
-    """A Dolt commit of the fixtures the raw cursor wrote, through youlab.dolt."""
-    import django
-
-    django.setup()
-    from youlab import dolt
-
-    dolt.commit(message)
-
-
 def approve_round(database_url: str, n: int) -> float:
     out = run([sys.executable, __file__, "_approve", str(n)], child_env(database_url))
     return float(out.strip().splitlines()[-1].split()[1])
@@ -217,15 +207,7 @@ def main():
         primary, standby = servers.cluster_ports
         for port in (primary, servers.alone_port):
             run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], child_env(url(port)))
-        import MySQLdb
-
-        conn = MySQLdb.connect(host="127.0.0.1", port=primary, user=USER, password=PASSWORD, database="youlab",
-                               charset="utf8mb4")
-        conn.autocommit(True)
-        with conn.cursor() as cursor:
-            rows = bl.bulk_blocks(cursor, args.learners)
-        conn.close()
-        run([sys.executable, __file__, "_commit", "bench fixtures"], child_env(url(primary)))
+        rows = bl.bulk_blocks_in_child(args.learners, "bench fixtures", env=child_env(url(primary)))
         targets = [(owner, label) for _, owner, label in rows]
         key = run([sys.executable, "manage.py", "create_agent_key", "bench"], child_env(url(primary))).strip()
 
@@ -276,7 +258,5 @@ if __name__ == "__main__":
         child_setup(int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "_approve":
         child_approve(int(sys.argv[2]))
-    elif len(sys.argv) == 3 and sys.argv[1] == "_commit":
-        child_commit(sys.argv[2])
     else:
         main()

@@ -50,13 +50,3 @@ class ConcurrentWrite(ChatsError):
 
     code = "concurrent_write"
     status = 409
-
-
-class InvalidExportDocument(ChatsError):
-    code = "invalid_export"
-    status = 400
-
-
-class LearnerExists(ChatsError):
-    code = "learner_exists"
-    status = 409

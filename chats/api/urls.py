@@ -10,5 +10,4 @@ urlpatterns = [
         name="module-chat-detail",
     ),
     path("users/<str:user_id>/owui-key/", views.OwuiKeyView.as_view(), name="owui-key"),
-    path("users/<str:user_id>/export/", views.UserExportView.as_view(), name="user-export"),
 ]

@@ -1,4 +1,4 @@
-"""Module chats, learners' OpenWebUI keys and learner export. Thin: chats.selectors read,
+"""Module chats and learners' OpenWebUI keys. Thin: chats.selectors read,
 chats.services write (their errors are ServiceErrors, answered by the API's one handler)."""
 
 from drf_spectacular.types import OpenApiTypes
@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chats import selectors, services
-from chats.export import build_user_export
 from youlab.api import openapi
 from youlab.api.auth import is_agent, request_actor
 from youlab.api.permissions import agents_and_staff
@@ -16,7 +15,6 @@ from youlab.api.views import ApiViewMixin, put_response
 from youlab.models import Scope
 
 from .serializers import (
-    ExportDocumentSerializer,
     ModuleChatPutSerializer,
     ModuleChatSerializer,
     OwuiKeyMaskedSerializer,
@@ -231,41 +229,3 @@ class OwuiKeyView(ApiViewMixin, APIView):
     def delete(self, request, user_id):
         services.delete_user_key(user_id=user_id, by=request_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# --- export --------------------------------------------------------------------------------------
-
-
-class UserExportView(ApiViewMixin, APIView):
-    # Everything about the learner (design.md §5 puts export under memory:read for agents); staff
-    # need to be allowed to see each part of it.
-    access = {"GET": agents_and_staff(
-        Scope.MEMORY_READ, "blocks.view_block", "diffs.view_pendingdiff", "chats.view_modulechat",
-    )}
-
-    @extend_schema(
-        tags=["export"],
-        summary="Everything about a learner, except secrets",
-        description="One `youlab-export` document (format_version 2, docs/export.md): the "
-        "learner's profile (name, email) and blocks with every version, diffs, module chats with "
-        "their history, and whether an "
-        "OpenWebUI key is set (fingerprint and last 4 only). `python manage.py import_export` "
-        "restores it. An unknown learner gives an empty document.",
-        parameters=[openapi.USER_ID],
-        responses={200: ExportDocumentSerializer, **_errors(400)},
-        examples=[
-            OpenApiExample(
-                "An export",
-                value={
-                    "format": "youlab-export", "format_version": 1,
-                    "exported_at": "2026-11-28T12:00:00.000000Z", "user_id": "owui-user-1",
-                    "blocks": [], "diffs": [], "module_chats": [],
-                    "owui_key": {"present": False, "fingerprint": None, "last4": None,
-                                 "created_at": None, "updated_at": None},
-                },
-                response_only=True,
-            ),
-        ],
-    )
-    def get(self, request, user_id):
-        return Response(build_user_export(user_id))

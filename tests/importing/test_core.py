@@ -21,6 +21,7 @@ from importing.records import (
 from importing.report import CREATED, FAILED, NOTED, SKIPPED, UNCHANGED, UPDATED
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
+from learners.models import Learner
 from tests.factories import make_block
 from youlab import dolt
 from youlab.actors import Actor
@@ -324,13 +325,37 @@ def test_metadata_is_merged_into_what_staff_and_earlier_imports_set():
 
     report = run([block(metadata={"letta": {"id": "b1"}, "v1": {"path": "x.md"}})])
 
-    assert Block.objects.get(label="student").metadata == {**staff_metadata, "v1": {"path": "x.md"}}
+    merged = {**staff_metadata, "v1": {"path": "x.md"}}
+    current = Block.objects.get(label="student")
+    assert current.metadata == merged
     entry = item(report, "block", "learner-1/student")
-    assert (entry.action, entry.versions_added) == (UPDATED, 0)
-    assert entry.reason == "metadata merged (no new version)"
-    assert Block.objects.get(label="student").version == 3
+    # Filling in metadata is a change like any other: a version with its history row.
+    assert (entry.action, entry.versions_added) == (UPDATED, 1)
+    assert entry.reason == "metadata filled in: v4 (same content)"
+    assert (current.version, current.content) == (4, "v3")
+    last = history(current)[-1]
+    assert (last.version, last.content, last.metadata, last.actor) == (4, "v3", merged, "import:letta")
+    assert last.history_change_reason == "Metadata filled in from letta:sqlite: v1"
     again = run([block(metadata={"v1": {"path": "x.md"}})])
     assert item(again, "block", "learner-1/student").action == UNCHANGED
+    assert Block.objects.get(label="student").version == 4 and len(history(current)) == 4
+
+
+@pytest.mark.django_db
+def test_a_reimport_changing_only_metadata_is_a_version_and_a_rerun_is_unchanged():
+    run([block()])
+    assert item(run([block()]), "block", "learner-1/student").action == UNCHANGED
+
+    report = run([block(metadata={"era": "md"})])
+
+    current = Block.objects.get(label="student")
+    assert (current.version, current.content, current.metadata) == (4, "v3", {"era": "md"})
+    assert [(r.version, r.content, r.metadata) for r in history(current)][-2:] == [
+        (3, "v3", {}), (4, "v3", {"era": "md"}),
+    ]
+    assert (item(report, "block", "learner-1/student").action, report.count("block", UPDATED)) == (UPDATED, 1)
+    assert item(run([block(metadata={"era": "md"})]), "block", "learner-1/student").action == UNCHANGED
+    assert HistoricalBlock.objects.filter(id=current.id).count() == 4
 
 
 @pytest.mark.django_db
@@ -432,6 +457,38 @@ def test_invalid_records_are_reported_and_the_rest_imported():
     assert "metadata is not JSON-serializable" in skipped["learner-1/meta"]
     assert skipped["learner-1/student"].startswith("invalid: operation must be one of")
     assert report.count("block", SKIPPED) == 4 and report.count("diff", SKIPPED) == 1
+
+
+@pytest.mark.django_db
+def test_records_whose_owner_id_the_validator_refuses_are_skipped_with_the_reason_never_rewritten():
+    records = [
+        LearnerRecord(" learner-2", "letta:sqlite", display_name="Padded Pat"),
+        block(owner_id=" learner-2"),
+        block(owner_id="learner-3 "),
+        block(owner_id="learner\u202e4"),
+        block(owner_id="learner\x075"),
+        diff(key="diff-padded", owner_id="learner-1 "),
+        LearnerRecord("learner-1", "letta:sqlite", display_name="Lena"),
+        block(owner_id="learner-1"),
+    ]
+    report = run(records)
+
+    SPACES = "invalid: owner id may not begin or end with spaces"
+    # The run went on: the good learner is imported.
+    assert list(Block.objects.values_list("owner_id", flat=True)) == ["learner-1"]
+    assert report.count("block", CREATED) == 1
+    skipped = {(i.kind, i.key): i.reason for i in report.items if i.action == SKIPPED}
+    assert skipped[("learner", " learner-2")] == skipped[("block", " learner-2/student")] == SPACES
+    assert skipped[("block", "learner-3 /student")] == SPACES
+    assert "U+202E" in skipped[("block", "learner\u202e4/student")]
+    assert "U+0007" in skipped[("block", "learner\x075/student")]
+    assert skipped[("diff", "learner-1 /student")] == SPACES
+    assert report.count("block", SKIPPED) == 4 and report.count("diff", SKIPPED) == 1
+    # Nothing was written under the id as given or as trimmed: not a block, diff or profile.
+    assert not PendingDiff.objects.exists()
+    assert not Learner.objects.filter(user_id__in=[" learner-2", "learner-2"]).exists()
+    assert Learner.objects.get(user_id="learner-1").display_name == "Lena"
+    assert [i.key for i in report.items if i.kind == "learner" and i.action != SKIPPED] == ["learner-1"]
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ v1 = [
     path("", include("learners.api.urls")),
     path("", include("diffs.api.urls")),  # with tools/, the agent operations as OpenAI tools
     path("", include("chats.api.urls")),
+    path("", include("importing.api.urls")),  # the learner export
 ]
 
 urlpatterns = [

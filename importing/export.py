@@ -1,8 +1,8 @@
-"""A learner's data as one JSON document ("youlab-export", see chats/EXPORT_FORMAT.md).
+"""A learner's data as one JSON document ("youlab-export", docs/export.md).
 
 `build_user_export` (a read, used by the API route and `export_user`) and
 `parse_export_document` (validation for `import_export`; the writing is
-`chats.services.import_user_export`).
+`importing.restore.import_user_export`).
 
 Rows are written out column by column from the models' own fields, so a column added to a table
 appears in the export (and is restored by the import) without code here changing. Surrogate
@@ -24,13 +24,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from blocks.models import Block, HistoricalBlock, OwnerType
+from chats.models import HistoricalModuleChat, ModuleChat, UserApiKey
 from diffs.models import PendingDiff
 from learners.models import HistoricalLearner, Learner
 from youlab.errors import ServiceError
 from youlab.validators import validate_identifier as validate_id
 
 from .exceptions import InvalidExportDocument
-from .models import HistoricalModuleChat, ModuleChat, UserApiKey
 
 FORMAT = "youlab-export"
 FORMAT_VERSION = 2  # 2 added `profile`; version 1 documents (without it) are still read

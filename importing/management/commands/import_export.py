@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chats import services
+from importing import restore
 from youlab.errors import ServiceError
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, dry_run=False, **options):
         document = self._read(file)
         try:
-            result = services.import_user_export(document=document, dry_run=dry_run)
+            result = restore.import_user_export(document=document, dry_run=dry_run)
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         for warning in result.warnings:

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chats.export import build_user_export
+from importing.export import build_user_export
 from youlab.errors import ServiceError
 
 

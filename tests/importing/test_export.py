@@ -13,9 +13,10 @@ from django.utils import timezone
 from blocks import services as block_services
 from blocks.models import Block, HistoricalBlock, OwnerType
 from chats import crypto, selectors, services
-from chats.export import build_user_export, comparable
 from chats.models import HistoricalModuleChat, ModuleChat
 from diffs.models import DiffStatus, PendingDiff
+from importing import restore
+from importing.export import build_user_export, comparable
 from learners import services as learner_services
 from learners.models import HistoricalLearner, Learner
 from learners.selectors import user_ids_named
@@ -421,7 +422,7 @@ def test_chat_history_without_its_row_is_exported_and_restored_as_a_cleared_chat
     assert entry["chat_id"] == "" and [h["history_type"] for h in entry["history"]] == ["+", "-"]
 
     HistoricalModuleChat.objects.filter(user_id=USER).delete()
-    services.import_user_export(document=doc)
+    restore.import_user_export(document=doc)
     assert comparable(build_user_export(USER)) == comparable(doc)
     with pytest.raises(services.ModuleChatNotFound):
         selectors.get_module_chat(user_id=USER, agent_id="tutor", module_id="m1")

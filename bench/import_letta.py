@@ -87,6 +87,8 @@ def child_env(database: str) -> dict[str, str]:
     # DEBUG off, as in production: with DEBUG on Django keeps every query in memory.
     env.pop("DJANGO_DEBUG", None)
     env.setdefault("DJANGO_SECRET_KEY", f"bench-only-{secrets.token_hex(16)}")
+    # With DEBUG off the settings want the password named (no development default).
+    env.setdefault("DOLT_APP_PASSWORD", "youlab-dev-password")
     return env
 
 

@@ -52,7 +52,6 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 MOVING = {
     "importing.letta": "importing",
     "importing.core": "importing",
-    "importing.youlab_v1": "importing",
 }
 
 # Folders at the top of the repository that are not application code.

@@ -49,7 +49,7 @@ class LearnerRepo:
     tz: tzinfo
     limits: Limits
     git: LearnerGit
-    budget: int = 0  # bytes this learner may still have read
+    budget: int = field(init=False)  # bytes this learner may still have read
     files_seen: int = 0
     history_entries: dict[str, dict[str, TreeEntry]] = field(default_factory=dict)
     object_sizes: dict[str, int] = field(default_factory=dict)

@@ -51,7 +51,6 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 # Delete these lines when the split lands.
 MOVING = {
     "importing.letta": "importing",
-    "importing.youlab_v1": "importing",
 }
 
 # Folders at the top of the repository that are not application code.

@@ -113,6 +113,14 @@ def test_the_core_derived_keys_come_out_the_same(source_key, deleted, current):
     assert derived("deleted") == deleted
     content = f"Bonjour {NFD}\n"
     assert derived(f"current:{sha256_hex(content)[:16]}") == current
+    # The importer's own keys are these (importing.planning builds them with digests.py).
+    from importing.planning import derived_key
+    from importing.records import BlockRecord
+
+    record = BlockRecord(owner_type="user", owner_id="learner-1", label="student", content=content,
+                         source="youlab_v1", source_key=source_key)
+    assert derived_key(record, "deleted") == deleted
+    assert derived_key(record, f"current:{sha256_hex(content)[:16]}") == current
 
 
 # letta.value_key(owner_type, owner_id, label, value) == bounded_key(f"letta:{owner_type}:",

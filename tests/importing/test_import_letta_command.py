@@ -21,6 +21,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from importing import letta
+from importing.letta.mapping import _digest, value_key
 from importing.records import OWNER_SHARED, OWNER_USER, BlockRecord, LearnerRecord
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
@@ -496,7 +497,7 @@ def test_amara_background_file_holds_the_earlier_persona(make_source, tmp_path):
     rows = versions_of(persona)
     assert len(rows) == 2 and rows[-1].content == persona.content
     inline = rows[0]
-    assert inline.import_key == f"letta:user:{U5}:persona:value:{letta._digest(inline.content)}"
+    assert inline.import_key == f"letta:user:{U5}:persona:value:{_digest(inline.content)}"
 
     path = FIXTURES / "agentfiles/youlab_amara_background.af"
     (record,) = [r for r in letta.read_agent_file(path)
@@ -552,7 +553,7 @@ def test_a_later_source_with_a_changed_value_appends_it_and_a_stale_one_does_not
     assert student.content == new_value and student.version == len(old_rows) + 1
     assert [r.content for r in rows[:-1]] == [r.content for r in old_rows]
     assert (rows[-1].content, rows[-1].actor, rows[-1].import_key) == (
-        new_value, "import:letta", f"letta:user:{U1}:student:value:{letta._digest(new_value)}")
+        new_value, "import:letta", f"letta:user:{U1}:student:value:{_digest(new_value)}")
     assert dolt.log_count() == commits + 1
 
     # The same edited file again adds nothing; so does the now-stale database: a value the block
@@ -575,7 +576,7 @@ def test_a_long_label_gets_a_hashed_value_key_and_imports_idempotently(tmp_path)
 
     assert counts(report, "block") == {"created": 7}
     (row,) = versions_of(one_block(owner_id=U1, label=label))
-    assert row.import_key == letta.value_key(OWNER_USER, U1, label, block["value"])
+    assert row.import_key == value_key(OWNER_USER, U1, label, block["value"])
     assert row.import_key.startswith("letta:user:sha256:") and len(row.import_key) <= 255
     assert_adds_nothing(["--agent-file", str(path)], tmp_path, "again.json")
 

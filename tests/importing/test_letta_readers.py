@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from importing import letta
-from importing.letta import ImportSourceError, LettaAgent, LettaBlock, LettaSnapshot
+from importing.letta import ImportSourceError
+from importing.letta.database import DbTables, load_database
+from importing.letta.mapping import map_letta
+from importing.letta.ownership import FALLBACK_SHARED_NAMESPACE, agent_learner
+from importing.letta.postgres import load_postgres
+from importing.letta.rows import block_from_row
+from importing.letta.snapshot import BlockFacts, LettaAgent, LettaBlock, LettaHistoryEntry, LettaSnapshot
+from importing.letta.sqlite import SqliteTables, load_sqlite
 from importing.records import (
     OWNER_SHARED,
     OWNER_USER,
@@ -271,7 +278,7 @@ def test_youlab_block_beats_a_newer_inline_one_and_the_newest_of_equals_wins():
                             block("b3", "notes", "old", updated_at=t1),
                             block("b4", "notes", "new", updated_at=t2)],
                     links={("a", "b1"), ("b", "b2"), ("a", "b3"), ("b", "b4")})
-    _, blocks, _ = split(list(letta.map_letta(snap)))
+    _, blocks, _ = split(list(map_letta(snap)))
     keyed = by_owner(blocks)
     # The YouLab block wins though the inline one is a day newer; among equals, the newest.
     assert keyed[(OWNER_USER, "u", "persona")].content == "newer"
@@ -379,7 +386,7 @@ def test_soft_deleted_scratchpad_is_deleted(db_source):
 def test_sqlite_snapshot_row_counts():
     with (FIXTURES / "row_counts.tsv").open(newline="") as fh:
         counts = {row["table"]: int(row["rows"]) for row in csv.DictReader(fh, delimiter="\t")}
-    snapshot = letta.load_sqlite(SQLITE)
+    snapshot = load_sqlite(SQLITE)
     assert len(snapshot.blocks) == counts["block"] == 39
     assert len(snapshot.agents) == counts["agents"]
     assert len(snapshot.links) == counts["blocks_agents"]
@@ -393,7 +400,7 @@ def test_sqlite_snapshot_row_counts():
 def test_postgres_snapshot_row_counts(letta_postgres_url):
     with (PG_FIXTURES / "row_counts.tsv").open(newline="") as fh:
         counts = {row["table"]: int(row["rows"]) for row in csv.DictReader(fh, delimiter="\t")}
-    snapshot = letta.load_postgres(letta_postgres_url)
+    snapshot = load_postgres(letta_postgres_url)
     assert len(snapshot.blocks) == counts["block"] == 40
     assert len(snapshot.agents) == counts["agents"]
     assert len(snapshot.links) == counts["blocks_agents"]
@@ -690,11 +697,11 @@ def snapshot(agents=(), blocks=(), links=()):
 
 
 def test_learner_id_from_metadata_then_name():
-    assert letta.agent_learner(agent("a", "youlab_x_tutor", {"youlab_user_id": "u_1"})) == "u_1"
-    assert letta.agent_learner(agent("a", "youlab_demo_learner_6_background")) == U6
-    assert letta.agent_learner(agent("a", "youlab_a_b_c_tutor", {"youlab_user_id": ""})) == "a_b_c"
-    assert letta.agent_learner(agent("a", "youlab_x_helper")) is None
-    assert letta.agent_learner(agent("a", "memgpt_agent")) is None
+    assert agent_learner(agent("a", "youlab_x_tutor", {"youlab_user_id": "u_1"})) == "u_1"
+    assert agent_learner(agent("a", "youlab_demo_learner_6_background")) == U6
+    assert agent_learner(agent("a", "youlab_a_b_c_tutor", {"youlab_user_id": ""})) == "a_b_c"
+    assert agent_learner(agent("a", "youlab_x_helper")) is None
+    assert agent_learner(agent("a", "memgpt_agent")) is None
 
 
 def test_block_of_several_learners_becomes_shared():
@@ -704,16 +711,16 @@ def test_block_of_several_learners_becomes_shared():
                 agent("a3", "youlab_u3_tutor", {"course_id": "other"})],
         blocks=[block("b1", "notes"), block("b2", "faq")],
         links={("a1", "b1"), ("a2", "b1"), ("a1", "b2"), ("a3", "b2")})
-    learners, blocks, _ = split(list(letta.map_letta(snap)))
+    learners, blocks, _ = split(list(map_letta(snap)))
     keyed = by_owner(blocks)
     notes = keyed[(OWNER_SHARED, "c-1", "notes")]
     assert notes.metadata["letta"]["shared_reason"] == "attached to agents of 2 learners"
     # Two different courses: no single course id, the fallback namespace.
-    assert (OWNER_SHARED, letta.FALLBACK_SHARED_NAMESPACE, "faq") in keyed
+    assert (OWNER_SHARED, FALLBACK_SHARED_NAMESPACE, "faq") in keyed
     assert sorted(r.user_id for r in learners) == ["u1", "u2", "u3"]
     # --user keeps shared blocks the learner uses, only those.
-    _, only_u3, _ = split(list(letta.map_letta(snap, user_id="u3")))
-    assert [(b.owner_id, b.label) for b in only_u3] == [(letta.FALLBACK_SHARED_NAMESPACE, "faq")]
+    _, only_u3, _ = split(list(map_letta(snap, user_id="u3")))
+    assert [(b.owner_id, b.label) for b in only_u3] == [(FALLBACK_SHARED_NAMESPACE, "faq")]
 
 
 def test_soft_deleted_agent_does_not_make_a_block_shared():
@@ -722,7 +729,7 @@ def test_soft_deleted_agent_does_not_make_a_block_shared():
     snap = snapshot(agents=[agent("a1", "youlab_u1_tutor"), gone],
                     blocks=[block("b1", "notes"), block("b2", "old")],
                     links={("a1", "b1"), ("a2", "b1"), ("a2", "b2")})
-    _, blocks, _ = split(list(letta.map_letta(snap)))
+    _, blocks, _ = split(list(map_letta(snap)))
     assert sorted(by_owner(blocks)) == [(OWNER_USER, "u1", "notes"), (OWNER_USER, "u2", "old")]
 
 
@@ -733,7 +740,7 @@ def test_detached_blocks_get_their_owner_from_template_then_metadata():
         block("b3", "rubric", template_name="youlab_shared_my_course_rubric"),
         block("b4", "scratch"),
     ])
-    _, blocks, skipped = split(list(letta.map_letta(snap)))
+    _, blocks, skipped = split(list(map_letta(snap)))
     assert sorted(by_owner(blocks)) == [
         (OWNER_SHARED, "my_course", "rubric"), (OWNER_USER, U6, "journey"),
         (OWNER_USER, "u9", "notes")]
@@ -749,7 +756,7 @@ def test_live_block_beats_a_newer_soft_deleted_one():
         block("new", "notes", "deleted text", updated_at=t2, deleted=True,
               metadata={"youlab_user_id": "u"}),
     ], links={("a", "old")})
-    _, (notes,), _ = split(list(letta.map_letta(snap)))
+    _, (notes,), _ = split(list(map_letta(snap)))
     assert notes.content == "live text" and notes.deleted is False
     assert [v.content for v in notes.versions] == ["deleted text"]
 
@@ -891,8 +898,8 @@ def test_null_and_boolean_facts_read_alike_whatever_the_storage(tmp_path):
     assert "preserve_on_migration" not in journey.metadata["letta"]  # not stated: not invented
     # An Agent File (JSON) states the same facts as false/true and null.
     spec = {"label": "human", "value": "h", "metadata": None, "preserve_on_migration": False}
-    assert letta._block_from_row(spec, block_id="x").extra == {"preserve_on_migration": False}
-    assert letta._block_from_row(spec, block_id="x").metadata == {}
+    assert block_from_row(spec, block_id="x").extra == {"preserve_on_migration": False}
+    assert block_from_row(spec, block_id="x").metadata == {}
 
 
 def test_sqlite_unknown_schema_raises(tmp_path):
@@ -1041,15 +1048,15 @@ def test_snapshot_keeps_values_and_history_on_disk_until_mapped():
                     links={("a1", "b1")})
     snap.add_block_tag("b1", "from-tags-table")
     snap.add_block_tag("unknown", "ignored")
-    snap.add_history(letta.LettaHistoryEntry(id="h2", block_id="b1", sequence_number=2, value="v2"))
-    snap.add_history(letta.LettaHistoryEntry(id="h1", block_id="b1", sequence_number=1, value="v1"))
+    snap.add_history(LettaHistoryEntry(id="h2", block_id="b1", sequence_number=2, value="v2"))
+    snap.add_history(LettaHistoryEntry(id="h1", block_id="b1", sequence_number=1, value="v1"))
     facts = snap.blocks["b1"]
-    assert facts == letta.BlockFacts("b1", "b1", "notes", None, {"course_id": "c"})
+    assert facts == BlockFacts("b1", "b1", "notes", None, {"course_id": "c"})
     full = snap.block("b1")
     assert (full.value, full.metadata["other"], full.tags) == ("x" * 5000, "y" * 1000,
                                                                 ["from-tags-table"])
     assert [e.id for e in snap.history_of("b1")] == ["h2", "h1"]  # mapping sorts by sequence
-    _, (notes,), _ = split(list(letta.map_letta(snap)))
+    _, (notes,), _ = split(list(map_letta(snap)))
     assert [v.content for v in notes.versions] == ["v1", "v2"]
     assert notes.content == "x" * 5000
     snap.close()
@@ -1057,7 +1064,7 @@ def test_snapshot_keeps_values_and_history_on_disk_until_mapped():
         snap.block("b1")
 
 
-class _BreaksMidTable(letta._DbTables):
+class _BreaksMidTable(DbTables):
     """A driver whose `blocks_agents` cursor fails after two rows (a connection lost mid-read)."""
 
     def __init__(self, source):
@@ -1077,7 +1084,7 @@ def test_a_table_that_fails_mid_read_keeps_its_rows_and_says_so():
     conn = sqlite3.connect(f"{SQLITE.resolve().as_uri()}?mode=ro", uri=True)
     conn.text_factory = bytes
     try:
-        snap = letta._load_database(_BreaksMidTable(letta._SqliteTables(conn)),
+        snap = load_database(_BreaksMidTable(SqliteTables(conn)),
                                     LettaSnapshot("letta:sqlite", "test"))
     finally:
         conn.close()
@@ -1102,6 +1109,6 @@ def test_the_block_table_failing_mid_read_stops_the_import():
     conn.text_factory = bytes
     try:
         with pytest.raises(ImportSourceError, match="cannot read table 'block': disk I/O error"):
-            letta._load_database(BlocksBreak(letta._SqliteTables(conn)), LettaSnapshot("letta:sqlite", "t"))
+            load_database(BlocksBreak(SqliteTables(conn)), LettaSnapshot("letta:sqlite", "t"))
     finally:
         conn.close()

@@ -140,11 +140,7 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
     """
     http = _LettaHttp(base_url, token, timeout, limits)
     snap = LettaSnapshot(SOURCE_API, http.base)
-    try:
-        health = http.get("/v1/health/")
-        version = str(health.get("version") or "") if isinstance(health, dict) else ""
-    except _HttpError as exc:
-        raise ImportSourceError(f"{http.base} does not look like a Letta server ({exc})") from exc
+    version = _server_version(http)
     snap.info["letta_version"] = version or None
     legacy = bool(version) and _version_tuple(version) < (0, 12)
     # How to ask for the relations we need: 0.11 `include_relationships`, 0.12+ `include`.
@@ -153,71 +149,111 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
                                       ("include", "agent.identities")]
     probe_params = ([("include_relationships", "memory")] if legacy else agent_params)
 
-    def essential(path: str, params: list[tuple[str, Any]]) -> Any:
-        try:
-            return http.get(path, params)
-        except _HttpError as exc:
-            raise ImportSourceError(f"cannot list Letta data: {exc}") from exc
+    agents_count = _count(http, snap, "/v1/agents/count")
+    _list_agents(http, snap, agent_params, page_size)
+    listed_agents = len(snap.agents)
+    blocks_count = _count(http, snap, "/v1/blocks/count")
+    _list_blocks(http, snap, blocks_count)
+    # Before 0.12, /count includes hidden agents, so we know when to stop; from 0.12 on it does
+    # not, so one probe (of the most shared block) is all we can justify.
+    if legacy and agents_count is not None:
+        _find_hidden_agents(http, snap, probe_params, max_probes=20, agents_count=agents_count)
+    else:
+        _find_hidden_agents(http, snap, probe_params, max_probes=1, agents_count=None)
+    _report_blind_spots(snap, version=version, legacy=legacy, agents_count=agents_count,
+                        hidden_found=len(snap.agents) - listed_agents, blocks_count=blocks_count)
+    _load_api_identities(http, snap, page_size)
+    return snap
 
-    def count(path: str) -> int | None:
-        try:
-            value = http.get(path)
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-        except _HttpError as exc:
-            snap.report(exc.report_kind, path,
-                        f"count not available ({exc}); completeness not checked")
-            return None
 
-    # Agents, page by page (cursor = last id; agent pagination is consistent in both versions).
-    agents_count = count("/v1/agents/count")
+def _server_version(http: _LettaHttp) -> str:
+    """The server's Letta version ("" when it does not say); not a Letta server: raises."""
+    try:
+        health = http.get("/v1/health/")
+    except _HttpError as exc:
+        raise ImportSourceError(f"{http.base} does not look like a Letta server ({exc})") from exc
+    return str(health.get("version") or "") if isinstance(health, dict) else ""
+
+
+def _count(http: _LettaHttp, snap: LettaSnapshot, path: str) -> int | None:
+    """A /count answer, or None (reported) when the server gives none."""
+    try:
+        value = http.get(path)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    except _HttpError as exc:
+        snap.report(exc.report_kind, path, f"count not available ({exc}); completeness not checked")
+        return None
+
+
+def _get_list(http: _LettaHttp, path: str, params: list[tuple[str, Any]]) -> list[Any]:
+    """A listing the import cannot do without: no list is an ImportSourceError."""
+    try:
+        items = http.get(path, params)
+    except _HttpError as exc:
+        raise ImportSourceError(f"cannot list Letta data: {exc}") from exc
+    if not isinstance(items, list):
+        raise ImportSourceError(f"GET {path} did not return a list: {str(items)[:200]}")
+    return items
+
+
+def _list_agents(http: _LettaHttp, snap: LettaSnapshot, agent_params: list[tuple[str, Any]],
+                 page_size: int) -> None:
+    """Agents, page by page (cursor = last id; agent pagination is consistent in both versions)."""
     after = None
     seen_ids: set[str] = set()
     while True:
         params = [("limit", page_size), *agent_params] + ([("after", after)] if after else [])
-        page = essential("/v1/agents/", params)
-        if not isinstance(page, list):
-            raise ImportSourceError(f"GET /v1/agents/ did not return a list: {str(page)[:200]}")
+        page = _get_list(http, "/v1/agents/", params)
         for item in page:
             _add_api_agent(snap, item)
         new = [a["id"] for a in page if isinstance(a, dict) and a.get("id") not in seen_ids]
         seen_ids.update(new)
         if len(page) < page_size or not new:  # last page, or a server repeating itself
-            break
+            return
         after = new[-1]
-    listed_agents = len(snap.agents)
 
-    # Blocks: 0.11.7's `after=` paging on SQLite is broken (all blocks share a created_at
-    # second), so ask for everything in one page and check the total against /count.
-    blocks_count = count("/v1/blocks/count")
+
+def _list_blocks(http: _LettaHttp, snap: LettaSnapshot, blocks_count: int | None) -> None:
+    """Every visible block in one page.
+
+    0.11.7's `after=` paging on SQLite is broken (all blocks share a created_at second), so ask
+    for everything in one page and check the total against /count.
+    """
     limit = max(100, 2 * (blocks_count or 0))
-    blocks = essential("/v1/blocks/", [("limit", limit)])
-    if not isinstance(blocks, list):
-        raise ImportSourceError(f"GET /v1/blocks/ did not return a list: {str(blocks)[:200]}")
+    blocks = _get_list(http, "/v1/blocks/", [("limit", limit)])
     for item in blocks:
         _add_api_block(snap, item)
     if blocks_count is None and len(blocks) >= limit:
         snap.report("block", "?", f"GET /v1/blocks/ returned a full page of {limit} and no count "
                     "is available: blocks beyond it may be missing")
 
-    # Hidden agents: find them through the agents attached to the most shared blocks. Before
-    # 0.12, /count includes hidden agents, so we know when to stop; from 0.12 on it does not,
-    # so one probe (of the most shared block) is all we can justify.
+
+def _find_hidden_agents(http: _LettaHttp, snap: LettaSnapshot, probe_params: list[tuple[str, Any]],
+                        *, max_probes: int, agents_count: int | None) -> None:
+    """Hidden agents, found through the agents attached to the most shared blocks.
+
+    Stops after ``max_probes`` blocks, or once ``agents_count`` agents are known.
+    """
     linked: dict[str, int] = defaultdict(int)
     for _, block_id in snap.links:
         linked[block_id] += 1
     candidates = sorted(linked, key=lambda b: (-linked[b], b))
-    max_probes = 20 if legacy and agents_count is not None else 1
     for block_id in candidates[:max_probes]:
-        if legacy and agents_count is not None and len(snap.agents) >= agents_count:
-            break
+        if agents_count is not None and len(snap.agents) >= agents_count:
+            return
         try:
             attached = http.get(f"/v1/blocks/{urlparse.quote(block_id)}/agents", probe_params)
         except _HttpError as exc:  # the route itself is unusable: do not try every block
             snap.report(exc.report_kind, f"block {block_id}", f"cannot list its agents ({exc})")
-            break
+            return
         for item in attached if isinstance(attached, list) else []:
             _add_api_agent(snap, item)
-    found_hidden = len(snap.agents) - listed_agents
+
+
+def _report_blind_spots(snap: LettaSnapshot, *, version: str, legacy: bool,
+                        agents_count: int | None, hidden_found: int,
+                        blocks_count: int | None) -> None:
+    """What REST did not show: agents and blocks under their counts, hidden agents, soft deletes."""
     if agents_count is not None and len(snap.agents) < agents_count:
         snap.report("agent", "?", (
             f"GET /v1/agents/count says {agents_count} but only {len(snap.agents)} agents could be "
@@ -226,7 +262,7 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
     elif not legacy:
         snap.report("note", "agents", (
             f"Letta {version or '≥0.12'} omits hidden agents from GET /v1/agents/ and from its "
-            f"count; hidden agents found through the most shared block's agents: {found_hidden}. "
+            f"count; hidden agents found through the most shared block's agents: {hidden_found}. "
             "Others may be missing: import from the database to be sure."))
     if blocks_count is not None and len(snap.blocks) < blocks_count:
         snap.report("block", "?", (
@@ -236,9 +272,6 @@ def load_api(base_url: str, token: str | None = None, *, timeout: float = 30.0,
     snap.report("note", "is_deleted", (
         "Letta's REST API does not show soft deletes: blocks deleted in Letta (is_deleted) are "
         "imported as live, and block history is not available. Import from the database for both."))
-
-    _load_api_identities(http, snap, page_size)
-    return snap
 
 
 def _add_api_agent(snap: LettaSnapshot, item: Any) -> None:

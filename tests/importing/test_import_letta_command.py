@@ -28,15 +28,8 @@ from diffs.models import PendingDiff
 from youlab import dolt
 from youlab.actors import Actor
 
-from .conftest import FIXTURES, PG_FIXTURES
+from .conftest import COURSE, FIXTURES, PG_FIXTURES, SQLITE, U1, U2, U5, U6, pg_rows, sqlite_rows
 
-SQLITE = FIXTURES / "letta-0.11.7.sqlite3"
-COURSE = "college-essay"
-U1 = "3f6c9b2e-8a41-4d7e-9c15-2b7e4f0a91d3"  # Maya: history incl. undo
-U2 = "a8d2e5f1-7c34-4b9a-8e60-5f1d3c2b7a40"  # Sofía: edited after its last checkpoint
-U3 = "c41b7d09-2e8f-4a63-b5d2-9e0f6a1c3b87"  # Xiaoming
-U5 = "5b0e8d3a-6f29-4c71-8d4b-1a9e2f7c6d05"  # Amara: hidden block (0.16.8)
-U6 = "demo_learner_6"  # hidden background agent; soft-deleted scratchpad
 BRANCH = "import/test-letta-command"
 
 YOULAB_FILES_0117 = [
@@ -128,23 +121,6 @@ def snapshot() -> dict:
     }
 
 
-def sqlite_rows(query: str) -> list[dict]:
-    conn = sqlite3.connect(f"{SQLITE.resolve().as_uri()}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(query)]
-    finally:
-        conn.close()
-
-
-def pg_rows(url: str, query: str) -> list[dict]:
-    import psycopg
-    from psycopg.rows import dict_row
-
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        return conn.execute(query).fetchall()
-
-
 @dataclass
 class Source:
     """One fixture source: the command's arguments, its manifest and what the reader yields."""
@@ -190,7 +166,7 @@ def make_source(request, letta_replay, manifest_0117, manifest_0168):
     def make(source_id: str) -> Source:
         if source_id == "sqlite":
             return Source(source_id, ["--sqlite", str(SQLITE)], manifest_0117, "db",
-                          list(letta.read_sqlite(SQLITE)), db_rows=sqlite_rows)
+                          list(letta.read_sqlite(SQLITE)), db_rows=lambda q: sqlite_rows(SQLITE, q))
         if source_id == "postgres":
             url = request.getfixturevalue("letta_postgres_url")
             return Source(source_id, ["--postgres", url], manifest_0168, "db",

@@ -31,6 +31,7 @@ def _first(row: Mapping[str, Any], *keys: str) -> Any:
 
 
 def as_text(value: Any, what: str) -> str:
+    """A required text field (``what`` names it in the error); UTF-8 bytes are decoded."""
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
@@ -60,6 +61,7 @@ def _int(value: Any) -> int:
 
 
 def as_bool(value: Any, what: str, default: bool | None = False) -> bool | None:
+    """A boolean field however it is stored; ``default`` when it is NULL."""
     # SQLite stores booleans as 0/1; Postgres and JSON as real booleans.
     if value is None:
         return default

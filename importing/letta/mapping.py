@@ -67,7 +67,7 @@ def map_letta(snap: LettaSnapshot, *, user_id: str | None = None) -> Iterator[Im
     """
     links = Links(snap)
     reports = _Reports(snap.source)
-    _report_unused_rows(snap, links, reports)
+    _report_skipped_agents_and_links(snap, links, reports)
     groups, shared_reasons = _group_blocks(snap, links, reports)
 
     learners = _learners(snap, links, groups)
@@ -105,7 +105,7 @@ class _Reports:
 # --- steps -----------------------------------------------------------------------------------
 
 
-def _report_unused_rows(snap: LettaSnapshot, links: Links, reports: _Reports) -> None:
+def _report_skipped_agents_and_links(snap: LettaSnapshot, links: Links, reports: _Reports) -> None:
     """Agents that are not YouLab agents, and links to unknown agents or blocks."""
     for agent in sorted(snap.agents.values(), key=lambda a: a.ref):
         if agent.id not in links.learner_of:

@@ -41,17 +41,10 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("blocks",),
     ("diffs",),
     ("chats",),
-    # The top floor. `agents` (the MCP server) and `callbacks` (decision callbacks) are being
-    # built on the `agents` branch: they use the apps below and nothing uses them.
+    # The top floor: the staff product, the importers, the MCP server, decision callbacks. They
+    # use the apps below and nothing uses them.
     ("staff", "importing", "agents", "callbacks"),
 )
-
-# Modules still over the 800-line limit while the importers are split by source (issue 16, the
-# `importing-*` branches); tests/test_architecture.py exempts them from the size check only.
-# Delete these lines when the split lands.
-MOVING = {
-    "importing.letta": "importing",
-}
 
 # Folders at the top of the repository that are not application code.
 NOT_APP_CODE = {"tests", "bench", "scripts", "templates", "docs", "var"}
@@ -115,10 +108,7 @@ def imports_of(path: Path, root: Path = ROOT) -> list[Import]:
 
 
 def package_of(module: str, known: set[str]) -> str | None:
-    """The package a module belongs to (MOVING first), or None outside the application."""
-    for prefix, package in MOVING.items():
-        if module == prefix or module.startswith(prefix + "."):
-            return package
+    """The package a module belongs to, or None outside the application."""
     top = module.split(".")[0]
     return top if top in known else None
 
@@ -158,7 +148,7 @@ def build(root: Path = ROOT) -> Graph:
                 a, b = package_of(imp.source, known), package_of(imp.target, known)
                 if a is not None and b is not None:
                     edges[(a, b)].append(imp)
-    return Graph(dict(edges), sorted(set(found) | set(MOVING.values()) & known))
+    return Graph(dict(edges), sorted(found))
 
 
 def main(argv=None) -> int:

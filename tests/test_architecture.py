@@ -20,11 +20,6 @@ import import_graph  # noqa: E402
 MAX_MODULE_LINES = 800
 
 
-def _moving(module: str) -> bool:
-    """Code the `importing` branch is moving and splitting (scripts/import_graph.py MOVING)."""
-    return any(module == prefix or module.startswith(prefix + ".") for prefix in import_graph.MOVING)
-
-
 def _app_modules():
     for package in import_graph.packages(ROOT):
         for path in sorted((ROOT / package).rglob("*.py")):
@@ -130,6 +125,6 @@ def test_no_module_is_longer_than_a_reader_takes_in_at_once(limit):
     long = {}
     for module, path in _app_modules():
         lines = len(path.read_text(encoding="utf-8").splitlines())
-        if lines > limit and not _moving(module):
+        if lines > limit:
             long[module] = lines
     assert long == {}

@@ -1,5 +1,7 @@
 """Fixtures for the Letta reader tests: the fixture data, a real PostgreSQL with the 0.16.8 dump
-loaded, and a local server replaying the recorded Letta REST responses.
+loaded, a local server replaying the recorded Letta REST responses, the fixture databases read
+through their readers (``sqlite_source``, ``postgres_source``), the fixture learners' ids and
+helpers that sort the records read.
 
 None of these needs the Dolt database. PostgreSQL is started through scripts/postgres.sh; if it
 cannot be started the tests that need it fail (they are never skipped).
@@ -8,9 +10,11 @@ cannot be started the tests that need it fail (they are never skipped).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -18,6 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from importing import letta
+from importing.records import BlockRecord, LearnerRecord, SkippedRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "letta"
@@ -159,3 +166,87 @@ def letta_replay():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# --- the fixture learners, and helpers for the records read -----------------------------------
+
+COURSE = "college-essay"
+U1 = "3f6c9b2e-8a41-4d7e-9c15-2b7e4f0a91d3"  # Maya: history incl. undo
+U2 = "a8d2e5f1-7c34-4b9a-8e60-5f1d3c2b7a40"  # Sofía: edited after its last checkpoint
+U3 = "c41b7d09-2e8f-4a63-b5d2-9e0f6a1c3b87"  # Xiaoming
+U4 = "e92a4c6b-1d57-4f08-a3e9-7b2c5d8f0e14"  # Jordan: REST edits, no history
+U5 = "5b0e8d3a-6f29-4c71-8d4b-1a9e2f7c6d05"  # Amara: REST edits; hidden block (0.16.8)
+U6 = "demo_learner_6"  # underscores; hidden background agent; soft-deleted scratchpad
+LEARNER_LABELS = ["engagement_strategy", "human", "journey", "persona", "student"]
+
+
+def split(records):
+    learners = [r for r in records if isinstance(r, LearnerRecord)]
+    blocks = [r for r in records if isinstance(r, BlockRecord)]
+    skipped = [r for r in records if isinstance(r, SkippedRecord)]
+    assert len(learners) + len(blocks) + len(skipped) == len(records)
+    return learners, blocks, skipped
+
+
+def by_owner(blocks) -> dict[tuple[str, str, str], BlockRecord]:
+    keyed = {(b.owner_type, b.owner_id, b.label): b for b in blocks}
+    assert len(keyed) == len(blocks), "an (owner, label) was yielded twice"
+    return keyed
+
+
+def own_metadata(block: BlockRecord) -> dict:
+    return {k: v for k, v in block.metadata.items() if k != "letta"}
+
+
+def sha16(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pg_rows(url: str, query: str) -> list[dict]:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(query).fetchall()
+
+
+def sqlite_rows(path: Path, query: str) -> list[dict]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(query)]
+    finally:
+        conn.close()
+
+
+SQLITE = FIXTURES / "letta-0.11.7.sqlite3"
+
+
+class Source:
+    """One fixture source read through its reader, plus what the tests expect of it."""
+
+    def __init__(self, name, records, manifest, *, db_rows=None, has_history, sees_deleted,
+                 has_timestamps):
+        self.name = name
+        self.records = records
+        self.manifest = manifest
+        self.learners, self.blocks, self.skipped = split(records)
+        self.keyed = by_owner(self.blocks)
+        self.db_rows = db_rows  # query → rows, for sources that are databases
+        self.has_history = has_history
+        self.sees_deleted = sees_deleted
+        self.has_timestamps = has_timestamps
+
+
+@pytest.fixture(scope="session")
+def sqlite_source(manifest_0117):
+    return Source("sqlite", list(letta.read_sqlite(SQLITE)), manifest_0117,
+                  db_rows=lambda q: sqlite_rows(SQLITE, q), has_history=True,
+                  sees_deleted=True, has_timestamps=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_source(letta_postgres_url, manifest_0168):
+    return Source("postgres", list(letta.read_postgres(letta_postgres_url)), manifest_0168,
+                  db_rows=lambda q: pg_rows(letta_postgres_url, q), has_history=True,
+                  sees_deleted=True, has_timestamps=True)

@@ -134,6 +134,9 @@ def test_the_letta_value_keys_come_out_the_same(owner_id, label, key):
     value_digest = sha256_hex(f"Bonjour {NFC}")[:16]
     assert bounded_key("letta:user:", (owner_id, label), f":value:{value_digest}",
                        digest_chars=16) == key
+    from importing.letta.mapping import value_key
+
+    assert value_key("user", owner_id, label, f"Bonjour {NFC}") == key  # the live function
 
 
 def test_a_v1_repository_reads_with_the_keys_it_had(tmp_path):

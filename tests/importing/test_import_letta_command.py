@@ -21,21 +21,15 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from importing import letta
+from importing.letta.mapping import _digest, value_key
 from importing.records import OWNER_SHARED, OWNER_USER, BlockRecord, LearnerRecord
 from blocks.models import Block, HistoricalBlock
 from diffs.models import PendingDiff
 from youlab import dolt
 from youlab.actors import Actor
 
-from .conftest import FIXTURES, PG_FIXTURES
+from .conftest import COURSE, FIXTURES, PG_FIXTURES, SQLITE, U1, U2, U5, U6, pg_rows, sqlite_rows
 
-SQLITE = FIXTURES / "letta-0.11.7.sqlite3"
-COURSE = "college-essay"
-U1 = "3f6c9b2e-8a41-4d7e-9c15-2b7e4f0a91d3"  # Maya: history incl. undo
-U2 = "a8d2e5f1-7c34-4b9a-8e60-5f1d3c2b7a40"  # Sofía: edited after its last checkpoint
-U3 = "c41b7d09-2e8f-4a63-b5d2-9e0f6a1c3b87"  # Xiaoming
-U5 = "5b0e8d3a-6f29-4c71-8d4b-1a9e2f7c6d05"  # Amara: hidden block (0.16.8)
-U6 = "demo_learner_6"  # hidden background agent; soft-deleted scratchpad
 BRANCH = "import/test-letta-command"
 
 YOULAB_FILES_0117 = [
@@ -127,23 +121,6 @@ def snapshot() -> dict:
     }
 
 
-def sqlite_rows(query: str) -> list[dict]:
-    conn = sqlite3.connect(f"{SQLITE.resolve().as_uri()}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(query)]
-    finally:
-        conn.close()
-
-
-def pg_rows(url: str, query: str) -> list[dict]:
-    import psycopg
-    from psycopg.rows import dict_row
-
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        return conn.execute(query).fetchall()
-
-
 @dataclass
 class Source:
     """One fixture source: the command's arguments, its manifest and what the reader yields."""
@@ -189,7 +166,7 @@ def make_source(request, letta_replay, manifest_0117, manifest_0168):
     def make(source_id: str) -> Source:
         if source_id == "sqlite":
             return Source(source_id, ["--sqlite", str(SQLITE)], manifest_0117, "db",
-                          list(letta.read_sqlite(SQLITE)), db_rows=sqlite_rows)
+                          list(letta.read_sqlite(SQLITE)), db_rows=lambda q: sqlite_rows(SQLITE, q))
         if source_id == "postgres":
             url = request.getfixturevalue("letta_postgres_url")
             return Source(source_id, ["--postgres", url], manifest_0168, "db",
@@ -496,7 +473,7 @@ def test_amara_background_file_holds_the_earlier_persona(make_source, tmp_path):
     rows = versions_of(persona)
     assert len(rows) == 2 and rows[-1].content == persona.content
     inline = rows[0]
-    assert inline.import_key == f"letta:user:{U5}:persona:value:{letta._digest(inline.content)}"
+    assert inline.import_key == f"letta:user:{U5}:persona:value:{_digest(inline.content)}"
 
     path = FIXTURES / "agentfiles/youlab_amara_background.af"
     (record,) = [r for r in letta.read_agent_file(path)
@@ -552,7 +529,7 @@ def test_a_later_source_with_a_changed_value_appends_it_and_a_stale_one_does_not
     assert student.content == new_value and student.version == len(old_rows) + 1
     assert [r.content for r in rows[:-1]] == [r.content for r in old_rows]
     assert (rows[-1].content, rows[-1].actor, rows[-1].import_key) == (
-        new_value, "import:letta", f"letta:user:{U1}:student:value:{letta._digest(new_value)}")
+        new_value, "import:letta", f"letta:user:{U1}:student:value:{_digest(new_value)}")
     assert dolt.log_count() == commits + 1
 
     # The same edited file again adds nothing; so does the now-stale database: a value the block
@@ -575,7 +552,7 @@ def test_a_long_label_gets_a_hashed_value_key_and_imports_idempotently(tmp_path)
 
     assert counts(report, "block") == {"created": 7}
     (row,) = versions_of(one_block(owner_id=U1, label=label))
-    assert row.import_key == letta.value_key(OWNER_USER, U1, label, block["value"])
+    assert row.import_key == value_key(OWNER_USER, U1, label, block["value"])
     assert row.import_key.startswith("letta:user:sha256:") and len(row.import_key) <= 255
     assert_adds_nothing(["--agent-file", str(path)], tmp_path, "again.json")
 

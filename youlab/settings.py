@@ -118,6 +118,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or _default_database_url()
 
 def _database(url: str) -> dict:
     db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    # mysqlclient, with the health check done by each request's first statement instead of a
+    # ping before it (youlab/database/base.py).
+    db["ENGINE"] = "youlab.database"
     if db.get("HOST") == "localhost":
         # mysqlclient reads "localhost" as the unix socket; Dolt is reached over TCP.
         db["HOST"] = "127.0.0.1"

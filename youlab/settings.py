@@ -230,6 +230,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["youlab.api.auth.AgentKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"agent": os.environ.get("YOULAB_AGENT_RATE", "1200/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "youlab.api.negotiation.JSONNegotiation",
     "DEFAULT_PARSER_CLASSES": ["youlab.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "youlab.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "youlab.api.pagination.Pagination",

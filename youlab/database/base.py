@@ -86,6 +86,7 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
         except OperationalError as exc:  # Django's: wrap_database_errors translated it
             if _lost(exc) is None:
                 raise
-            self.reconnect()
+            with self.wrap_database_errors:  # (a server still down: Django's error, as without the retry)
+                self.reconnect()
             super()._set_autocommit(autocommit)
         self.unverified = False

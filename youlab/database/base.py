@@ -12,13 +12,15 @@ database_unavailable) and the request after it reconnects.
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db import OperationalError
 from django.db.backends.mysql import base as mysql
 
 # mysqlclient: server has gone away (2006: nothing was sent), lost the connection during a query
-# (2013) or while reading the answer (2055).
+# (2013) or while reading the answer (2055), disconnected by the server for inactivity (4031).
 _GONE_AWAY = 2006
-_LOST = {2006, 2013, 2055}
+_LOST = {2006, 2013, 2055, 4031}
 _READS = ("SELECT", "SHOW", "SET ")
 
 
@@ -39,8 +41,14 @@ class CursorWrapper(mysql.CursorWrapper):
             result = super().execute(query, args)
         except mysql.Database.OperationalError as exc:
             code = _lost(exc)
-            retry = code == _GONE_AWAY or (code is not None and query.lstrip()[:6].upper().startswith(_READS))
-            if not retry or self.db.in_atomic_block:
+            if code is None:
+                raise
+            # The dead connection's cursor, closed now: Django closes it after a failed query,
+            # which would raise again (and unwrapped) instead of this error.
+            with contextlib.suppress(mysql.Database.Error):
+                self.cursor.close()
+            reading = query.lstrip()[:6].upper().startswith(_READS)
+            if self.db.in_atomic_block or not (code == _GONE_AWAY or reading):
                 raise
             self.db.reconnect()
             self.cursor = self.db.connection.cursor()

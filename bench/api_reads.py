@@ -42,7 +42,9 @@ def measure(gunicorn, bare, key, targets, n, raw_conn, warmup=200):
     bare_http = bare.connection()
     headers = {"Authorization": f"Api-Key {key}"}
     samples = {"detail_api": [], "detail_raw": [], "list_api": [], "list_raw": [], "floor": [],
-               "bare_empty": [], "bare_select": []}
+               "bare_empty": [], "bare_select": [], "bare_list": [], "not_modified_api": [],
+               "bare_version": []}
+    not_modified = {**headers, "If-None-Match": '"1"'}
     cursor = raw_conn.cursor()
 
     def one(kind, owner, label, record):
@@ -78,12 +80,23 @@ def measure(gunicorn, bare, key, targets, n, raw_conn, warmup=200):
         if i >= warmup:
             samples["floor"].append(time.perf_counter() - started)
         assert status == 404
-        for kind, path in (("bare_empty", "/bare/empty/"), ("bare_select", f"/bare/block/{owner}/{label}/")):
+        # The conditional GET (fixtures are at version 1): 304 from the API and from the bare app.
+        started = time.perf_counter()
+        status, _ = bl.request(http, "GET", f"/api/v1/users/{owner}/blocks/{label}/", headers=not_modified)
+        if i >= warmup:
+            samples["not_modified_api"].append(time.perf_counter() - started)
+        assert status == 304, status
+        for kind, path, expected, extra in (
+            ("bare_empty", "/bare/empty/", 200, None),
+            ("bare_select", f"/bare/block/{owner}/{label}/", 200, None),
+            ("bare_list", f"/bare/list/{owner}/", 200, None),
+            ("bare_version", f"/bare/version/{owner}/{label}/", 304, {"If-None-Match": '"1"'}),
+        ):
             started = time.perf_counter()
-            status, _ = bl.request(bare_http, "GET", path)
+            status, _ = bl.request(bare_http, "GET", path, headers=extra)
             if i >= warmup:
                 samples[kind].append(time.perf_counter() - started)
-            assert status == 200, (path, status)
+            assert status == expected, (path, status)
     http.close()
     bare_http.close()
     return samples
@@ -146,8 +159,29 @@ def main():
         result[kind]["ratio_p50_to_raw_one"] = round(ratio, 2)
         rows.append([label, bare["p50_ms"], bare["p95_ms"], raw_one["p50_ms"], raw_one["p95_ms"], ratio,
                      bare["p95_ms"] / raw_one["p95_ms"], "yes" if ratio <= 1.3 else "no"])
+    for kind, label in (("bare_list", "bare WSGI + the list's COUNT and SELECT"),
+                        ("bare_version", "bare WSGI + one version lookup, 304")):
+        result[kind] = bl.summary_ms(samples[kind])
+        rows.append([label, result[kind]["p50_ms"], result[kind]["p95_ms"], None, None, None, None, ""])
+    result["not_modified"] = bl.summary_ms(samples["not_modified_api"])
+    rows.append(["GET block, If-None-Match: 304", result["not_modified"]["p50_ms"],
+                 result["not_modified"]["p95_ms"], None, None, None, None, ""])
     bl.print_table(["route", "API p50 ms", "API p95 ms", "raw p50 ms", "raw p95 ms", "ratio p50", "ratio p95",
                     "<=1.3x"], rows, title="API reads (gunicorn, keep-alive) vs raw SELECT (mysqlclient)")
+    # Issue 17's targets: the API against the bare WSGI app doing the same queries, same run.
+    floor_rows = []
+    for name, api_kind, bare_kind, target in (
+        ("GET users/{id}/blocks/{label}/", "detail_api", "bare_select", 1.5),
+        ("GET users/{id}/blocks/", "list_api", "bare_list", 1.5),
+        ("GET block, 304 (If-None-Match)", "not_modified_api", "bare_version", 1.2),
+    ):
+        api, bare = bl.summary_ms(samples[api_kind]), bl.summary_ms(samples[bare_kind])
+        ratio = api["p50_ms"] / bare["p50_ms"]
+        floor_rows.append([name, api["p50_ms"], bare["p50_ms"], ratio, target, "met" if ratio <= target else "missed"])
+        result.setdefault("to_bare", {})[api_kind] = {"ratio_p50": round(ratio, 2), "target": target,
+                                                      "met": ratio <= target}
+    bl.print_table(["route", "API p50 ms", "bare p50 ms", "API / bare", "target", ""], floor_rows,
+                   title="API reads vs the bare WSGI app running the same queries (issue 17)")
     bl.emit_json("api_reads", result)
 
 

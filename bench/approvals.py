@@ -6,7 +6,8 @@ A fresh database gets blocks (bulk INSERT) and one pending ``append`` proposal p
 diffs.services.propose_diff). Then, in this process:
 
 1. Serial: one reviewer approves ``--serial`` diffs one after another. Each approval is one
-   transaction whose COMMIT is also the Dolt commit authored by the reviewer.
+   transaction whose COMMIT is also the Dolt commit authored by the reviewer. In rounds of 10
+   they alternate with 10 raw approvals (3. below), so the machine's load hits both alike.
 2. Concurrent: ``--reviewers`` threads (each with its own database connection), each approving
    its own ``--per-reviewer`` diffs on its own blocks (distinct blocks: conflicts come only from
    Dolt's commit graph, not from the rows). Dolt's 1213 retries are counted.
@@ -28,6 +29,7 @@ import time
 import benchlib as bl
 
 
+ROUND = 10  # serial approvals alternate with raw ones in rounds of this many
 COMMIT_SECONDS: list[float] = []  # per raw_approvals() call: time spent in COMMIT (the Dolt commit)
 
 
@@ -54,7 +56,7 @@ def make_diffs(blocks):
     return diffs
 
 
-def approve_all(diff_ids, reviewer):
+def approve_all(diff_ids, reviewer, close=True):
     from django.db import connection
 
     from diffs import services
@@ -67,7 +69,8 @@ def approve_all(diff_ids, reviewer):
             result = services.approve_diff(diff_id=pk, by=by)
             assert result.status == DiffStatus.APPROVED, result.status
     finally:
-        connection.close()
+        if close:  # a thread's own connection
+            connection.close()
 
 
 def raw_approvals(database, rows, reviewer_id):
@@ -136,10 +139,20 @@ def main():
         logging.getLogger("youlab.dolt").addHandler(counter)
         logging.getLogger("youlab.dolt").setLevel(logging.INFO)
 
-        print(f"Serial: {args.serial} approvals ...", flush=True)
-        started = time.perf_counter()
-        approve_all(diffs[:args.serial], reviewers[0])
-        serial_s = time.perf_counter() - started
+        # The raw side's diffs (the statements an approval sends, through mysqlclient).
+        rest = diffs[args.serial + concurrent_n:]
+        pairs = [(pk.hex, block.hex) for pk, block in
+                 PendingDiff.objects.filter(pk__in=rest).values_list("pk", "block_id")]
+        raw_pairs, raw_conc_pairs = pairs[:args.serial], pairs[args.serial:]
+        print(f"Serial: {args.serial} approvals through the service, in rounds of {ROUND} alternating "
+              f"with {ROUND} raw ones (so load on the machine hits both alike) ...", flush=True)
+        serial_s = raw_s = 0.0
+        for start in range(0, args.serial, ROUND):
+            started = time.perf_counter()
+            approve_all(diffs[start:start + ROUND], reviewers[0], close=False)
+            serial_s += time.perf_counter() - started
+            raw_s += raw_approvals(name, raw_pairs[start:start + ROUND], reviewers[0].pk)
+        serial_commit_s = sum(COMMIT_SECONDS)
         serial_retries = counter.count
 
         print(f"Concurrent: {args.reviewers} reviewers x {args.per_reviewer} approvals ...", flush=True)
@@ -154,16 +167,10 @@ def main():
             t.join()
         concurrent_s = time.perf_counter() - started
         concurrent_retries = counter.count - serial_retries
-        approved = PendingDiff.objects.filter(status="approved").count()
-        assert approved == args.serial + concurrent_n, f"only {approved} approved (see errors above)"
+        approved = PendingDiff.objects.filter(status="approved").count()  # service and raw serial, concurrent
+        assert approved == 2 * args.serial + concurrent_n, f"only {approved} approved (see errors above)"
 
-        print(f"Raw: {args.serial} approvals' statements through mysqlclient, then "
-              f"{args.reviewers} concurrent raw clients ...", flush=True)
-        rest = diffs[args.serial + concurrent_n:]
-        pairs = [(pk.hex, block.hex) for pk, block in
-                 PendingDiff.objects.filter(pk__in=rest).values_list("pk", "block_id")]
-        raw_pairs, raw_conc_pairs = pairs[:args.serial], pairs[args.serial:]
-        raw_s = raw_approvals(name, raw_pairs, reviewers[0].pk)
+        print(f"Raw: {args.reviewers} concurrent raw clients ...", flush=True)
         raw_shares = [raw_conc_pairs[n::args.reviewers] for n in range(args.reviewers)]
         threads = [threading.Thread(target=raw_approvals, args=(name, share, reviewers[0].pk))
                    for share in raw_shares]
@@ -186,7 +193,7 @@ def main():
           1000 / raw_conc_rate, "-"]],
         title="Approvals through diffs.services.approve_diff (each one transaction + one Dolt commit)",
     )
-    commit_ms = COMMIT_SECONDS[0] / len(raw_pairs) * 1000
+    commit_ms = serial_commit_s / len(raw_pairs) * 1000
     print(f"raw, serial: {commit_ms:.1f} ms of the {1000 / raw_rate:.1f} ms per approval is the COMMIT "
           "(the SQL commit that is also the Dolt commit)")
     print(f"ratio service / raw: serial {raw_rate / serial_rate:.2f}x, "

@@ -4,6 +4,10 @@ Served by the same gunicorn set-up as the app (benchlib.Gunicorn(app=APP)), it a
 
 * ``GET /bare/empty/``: a fixed JSON body, no query (HTTP and gunicorn alone);
 * ``GET /bare/block/{owner}/{label}/``: the raw SELECT of the API's block read, as JSON;
+* ``GET /bare/list/{owner}/``: the list route's two queries (COUNT, then the page of rows), as
+  JSON ``{count, results}``;
+* ``GET /bare/version/{owner}/{label}/``: one version lookup; 304 when ``If-None-Match`` names
+  that version (the API's conditional GET), else the version as JSON;
 * ``POST /bare/diffs/{owner}/{label}/``: parses the JSON body, SELECTs the block, INSERTs a
   pending_diffs row like the API's (content appended, no diff preview), answers it as JSON.
 
@@ -30,9 +34,15 @@ SELECT = (f"SELECT {COLUMNS} FROM blocks WHERE owner_type = %s AND owner_id = %s
           "AND deleted_at IS NULL ORDER BY label, id LIMIT 1")
 INSERT = ("INSERT INTO pending_diffs (id, owner_type, owner_id, label, block_id, operation, arguments, "
           "proposed_content, preview, base_version, reasoning, agent_key_name, agent_id, status, "
-          "conflict_reason, review_note, request_fingerprint, response_body, metadata, created_at, "
-          "updated_at) VALUES (%s, 'user', %s, %s, %s, 'append', %s, %s, '', %s, %s, 'bare', %s, "
-          "'pending', '', '', '', '{}', '{}', %s, %s)")
+          "conflict_reason, review_note, request_fingerprint, response_body, metadata, callback_url, "
+          "created_at, updated_at) VALUES (%s, 'user', %s, %s, %s, 'append', %s, %s, '', %s, %s, 'bare', "
+          "%s, 'pending', '', '', '', '{}', '{}', '', %s, %s)")
+LIST = (f"SELECT {COLUMNS} FROM blocks WHERE owner_type = %s AND owner_id = %s "
+        "AND deleted_at IS NULL ORDER BY label, id LIMIT 50")
+COUNT = "SELECT COUNT(*) FROM blocks WHERE owner_type = %s AND owner_id = %s AND deleted_at IS NULL"
+VERSION = ("SELECT version FROM blocks WHERE owner_type = %s AND owner_id = %s AND label = %s "
+           "AND deleted_at IS NULL")
+NAMES = [c.strip() for c in COLUMNS.split(",")]
 _local = threading.local()
 
 
@@ -53,8 +63,11 @@ def _row(cursor, owner, label):
     row = cursor.fetchone()
     if row is None:
         return None
-    names = [c.strip() for c in COLUMNS.split(",")]
-    return {n: (v.isoformat() if isinstance(v, datetime) else v) for n, v in zip(names, row)}
+    return _as_dict(row)
+
+
+def _as_dict(row):
+    return {n: (v.isoformat() if isinstance(v, datetime) else v) for n, v in zip(NAMES, row)}
 
 
 def application(environ, start_response):
@@ -66,6 +79,22 @@ def application(environ, start_response):
         row = _row(_connection().cursor(), parts[2], parts[3])
         if row is not None:
             status, payload = "200 OK", row
+    elif len(parts) == 3 and parts[:2] == ["bare", "list"]:
+        cursor = _connection().cursor()
+        cursor.execute(COUNT, ["user", parts[2]])
+        count = cursor.fetchone()[0]
+        cursor.execute(LIST, ["user", parts[2]])
+        status, payload = "200 OK", {"count": count, "results": [_as_dict(r) for r in cursor.fetchall()]}
+    elif len(parts) == 4 and parts[:2] == ["bare", "version"]:
+        cursor = _connection().cursor()
+        cursor.execute(VERSION, ["user", parts[2], parts[3]])
+        row = cursor.fetchone()
+        if row is not None:
+            tag = f'"{row[0]}"'
+            if environ.get("HTTP_IF_NONE_MATCH") == tag:
+                start_response("304 Not Modified", [("ETag", tag)])
+                return [b""]
+            status, payload = "200 OK", {"version": row[0]}
     elif len(parts) == 4 and parts[:2] == ["bare", "diffs"]:
         size = int(environ.get("CONTENT_LENGTH") or 0)
         request = json.loads(environ["wsgi.input"].read(size))

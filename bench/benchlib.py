@@ -123,7 +123,7 @@ def block_content(n: int, size: int = 1500) -> str:
 
 
 def bulk_blocks(learners: int, labels=LABELS, *, content_size: int = 1500, history=True,
-                owner_prefix: str = "learner") -> list[tuple[str, str, str]]:
+                owner_prefix: str = "learner", char_limit: int = 20000) -> list[tuple[str, str, str]]:
     """learners x labels blocks at version 1 (+ their history row); returns (id hex, owner, label).
 
     Written by importing.writer, the one bulk writer of blocks and history rows (a transaction
@@ -145,7 +145,7 @@ def bulk_blocks(learners: int, labels=LABELS, *, content_size: int = 1500, histo
                                      actor="system", reason="Created", date=now, metadata={})
             for label in labels:
                 fields = dict(owner_type="user", owner_id=owner, label=label,
-                              description=f"the {label} block", char_limit=20000, read_only=False,
+                              description=f"the {label} block", char_limit=char_limit, read_only=False,
                               metadata={"seed": n}, created_at=now)
                 block, versions = writer.new_block(fields, [created], updated_at=now, deleted_at=None)
                 blocks.append(block)

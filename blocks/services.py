@@ -136,19 +136,25 @@ def update_block_content(
     dolt_commit: bool = True,
     commit_summary: str | None = None,
     commit_detail: str = "",
+    read_in_this_transaction: bool = False,
 ) -> Block:
     """Replace a block's content as one new version; returns the block as it now is.
 
     `expected_version` makes the write conditional: when the block moved on since the caller
     read it, BlockConflict is raised and nothing is written. The Dolt commit message is
     "<commit_summary or reason>: <owner>/<label> v<new version>[ — <commit_detail>]".
+    `read_in_this_transaction`: the caller read `block` inside the transaction this runs in
+    (as approve_diff does), so it is the row this transaction sees: it is not read again, it is
+    the instance written and returned, and this step has no savepoint of its own (its failure
+    fails the caller's unit). Outside a transaction the flag is ignored.
     """
     if enforce_char_limit:
         check_char_limit(content=content, char_limit=block.char_limit)
+    reuse = read_in_this_transaction and transaction.get_connection().in_atomic_block
 
     def unit():
-        with dolt.atomic():
-            current = Block.objects.get(pk=block.pk)
+        with dolt.atomic(savepoint=not reuse):
+            current = block if reuse else Block.objects.get(pk=block.pk)
             _check_version(current, expected_version)
             if enforce_char_limit:
                 check_char_limit(content=content, char_limit=current.char_limit)
@@ -156,7 +162,7 @@ def update_block_content(
             current.version += 1
             current.updated_at = timezone.now()
             _stamp_history(current, by=by, reason=reason, diff_id=diff_id)
-            current.save()
+            current.save(update_fields=["content", "version", "updated_at"])
             if dolt_commit:
                 message = _commit_message(current, commit_summary or reason or "Update block")
                 dolt.commit_on_success(message + (f" — {commit_detail}" if commit_detail else ""), by.author)

@@ -401,7 +401,7 @@ def approve_diff(
             else:
                 block = block_services.update_block_content(
                     block=block, content=plan.content, by=by, reason=reason, expected_version=block.version,
-                    diff_id=diff.pk, dolt_commit=False,
+                    diff_id=diff.pk, dolt_commit=False, read_in_this_transaction=True,
                 )
             return _mark_approved(diff, block, by, note)
 

@@ -180,11 +180,13 @@ def _disarm_transaction_commit(conn):
 
 
 @contextlib.contextmanager
-def atomic(using="default"):
+def atomic(using="default", *, savepoint=True):
     """transaction.atomic() for a unit of work that ends in a Dolt commit (commit_on_success).
 
     As the outermost transaction, its COMMIT is the Dolt commit. Nested in a caller's
     transaction, the Dolt commit is deferred until that transaction commits (on_commit).
+    `savepoint=False` (nested only): no savepoint around it, for a step whose failure fails the
+    caller's whole unit anyway (two statements fewer, SAVEPOINT and RELEASE).
     """
     conn = connections[using]
     outermost = not conn.in_atomic_block
@@ -192,7 +194,7 @@ def atomic(using="default"):
         conn.dolt_pending_commits = []
     armed = False
     try:
-        with transaction.atomic(using=using):
+        with transaction.atomic(using=using, savepoint=savepoint):
             yield
             if outermost and conn.dolt_pending_commits:
                 messages = [m for m, _ in conn.dolt_pending_commits]

@@ -124,6 +124,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or _default_database_url()
 
 def _database(url: str) -> dict:
     db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    # mysqlclient, with the health check done by each request's first statement instead of a
+    # ping before it (youlab/database/base.py).
+    db["ENGINE"] = "youlab.database"
     if db.get("HOST") == "localhost":
         # mysqlclient reads "localhost" as the unix socket; Dolt is reached over TCP.
         db["HOST"] = "127.0.0.1"
@@ -233,6 +236,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["youlab.api.auth.AgentKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"agent": os.environ.get("YOULAB_AGENT_RATE", "1200/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "youlab.api.negotiation.JSONNegotiation",
     "DEFAULT_PARSER_CLASSES": ["youlab.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "youlab.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "youlab.api.pagination.Pagination",

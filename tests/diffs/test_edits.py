@@ -393,6 +393,27 @@ def test_unified_diff_keeps_three_lines_of_context():
     assert diff.count("\n ") == 6
 
 
+def test_unified_diff_of_changes_deep_in_a_long_text_numbers_its_hunks_from_the_top():
+    old = "".join(f"fact {n}\n" for n in range(1, 5001))
+    new = old.replace("fact 2500\n", "fact 2500, amended\n").replace("fact 4990\n", "") + "fact 5001"
+    assert unified_diff(old, new, "student").splitlines() == [
+        "--- a/student", "+++ b/student",
+        "@@ -2497,7 +2497,7 @@", " fact 2497", " fact 2498", " fact 2499", "-fact 2500",
+        "+fact 2500, amended", " fact 2501", " fact 2502", " fact 2503",
+        "@@ -4987,7 +4987,6 @@", " fact 4987", " fact 4988", " fact 4989", "-fact 4990", " fact 4991",
+        " fact 4992", " fact 4993",
+        "@@ -4998,3 +4997,4 @@", " fact 4998", " fact 4999", " fact 5000", "+fact 5001",
+        "\\ No newline at end of file",
+    ]
+
+
+def test_unified_diff_of_an_append_to_a_block_of_repeated_lines_shows_only_the_end():
+    old = "- likes chess\n" * 20_000
+    diff = unified_diff(old, old + "- and go\n", "student")
+    assert diff == ("--- a/student\n+++ b/student\n@@ -19998,3 +19998,4 @@\n"
+                    " - likes chess\n - likes chess\n - likes chess\n+- and go\n")
+
+
 # --- plan_approval: the approval rules, once -----------------------------------------------------
 
 STUDENT = "Name: Maya\nGoal: essay\n"

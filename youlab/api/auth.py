@@ -148,7 +148,15 @@ def request_actor(request) -> Actor:
 
 
 class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
-    """Per-key request rate (REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['agent'])."""
+    """Per-key request rate (REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['agent']), in fixed windows.
+
+    A key's first request opens a window of the rate's period; each request adds one to the
+    window's counter in the shared cache (one INCR); past the limit the key gets 429 until the
+    window closes (Retry-After: the rest of the window). DRF's sliding log kept every request's
+    time in one list that was read, unpickled, pickled and written back on every request, growing
+    with the rate (bench/api_reads.py). A fixed window may let up to twice the rate through around
+    the moment one window closes and the next opens; that is the bound this limit keeps.
+    """
 
     scope = "agent"
 
@@ -161,10 +169,39 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
 
     def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
         # The limit lives in the shared cache (CACHE_URL). If that does not answer, serve the
         # request rather than fail it: an outage of the cache must not become one of the API.
         try:
-            return super().allow_request(request, view)
+            return self._count() <= self.num_requests
         except Exception:
             logger.warning("rate-limit cache unavailable; request not counted", exc_info=True)
             return True
+
+    def _count(self) -> int:
+        """This request's number in the key's current window (opening one if none is open)."""
+        try:
+            count = self.cache.incr(self.key)
+        except ValueError:  # no open window
+            if self.cache.add(self.key, 1, self.duration):
+                self.cache.set(f"{self.key}:opened", self.timer(), self.duration)
+                return 1
+            count = self.cache.incr(self.key)  # another request opened it just now
+        if count == 1:
+            # The window closed between the cache's existence check and its INCR, which then
+            # made a counter without expiry: give it one.
+            self.cache.touch(self.key, self.duration)
+        return count
+
+    def wait(self):
+        try:
+            opened = self.cache.get(f"{self.key}:opened")
+        except Exception:
+            opened = None
+        if opened is None:
+            return self.duration
+        return max(opened + self.duration - self.timer(), 1)

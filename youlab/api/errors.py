@@ -40,8 +40,9 @@ _DRF_CODES = {
 
 
 # mysqlclient's "cannot reach the server" family: can't connect (2002 socket, 2003 TCP), server
-# gone away (2006), lost connection during a query (2013, 2055). A Dolt restart looks like this.
-_CONNECTION_LOST = {2002, 2003, 2006, 2013, 2055}
+# gone away (2006), lost connection during a query (2013, 2055), dropped for inactivity (4031). A
+# Dolt restart looks like this.
+_CONNECTION_LOST = {2002, 2003, 2006, 2013, 2055, 4031}
 
 
 def _database_unreachable(exc) -> bool:

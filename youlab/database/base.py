@@ -1,0 +1,100 @@
+"""The MySQL backend (mysqlclient) with the connection health check done by the first statement.
+
+Django's CONN_HEALTH_CHECKS pings a reused connection before its first use in each request: one
+round trip per request, for a connection that is nearly always alive (bench/api_reads.py). Here
+the first operation on a reused connection is the check: if it fails because the connection is
+dead (the server restarted or dropped it while idle: "gone away" / "lost connection"), the
+connection is opened again and that operation runs once more. Only where a retry cannot repeat a
+write: the operation is switching autocommit (the start of a transaction), a read, or a
+statement the server never received (2006). Anything else fails as before (the API answers 503
+database_unavailable) and the request after it reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from django.db import OperationalError
+from django.db.backends.mysql import base as mysql
+
+# mysqlclient: server has gone away (2006: nothing was sent), lost the connection during a query
+# (2013) or while reading the answer (2055), disconnected by the server for inactivity (4031).
+_GONE_AWAY = 2006
+_LOST = {2006, 2013, 2055, 4031}
+_READS = ("SELECT", "SHOW", "SET ")
+
+
+def _lost(exc) -> int | None:
+    code = exc.args[0] if exc.args else None
+    return code if code in _LOST else None
+
+
+class CursorWrapper(mysql.CursorWrapper):
+    def __init__(self, cursor, db):
+        super().__init__(cursor)
+        self.db = db
+
+    def execute(self, query, args=None):
+        if not self.db.unverified:
+            return super().execute(query, args)
+        try:
+            result = super().execute(query, args)
+        except mysql.Database.OperationalError as exc:
+            code = _lost(exc)
+            if code is None:
+                raise
+            # The dead connection's cursor, closed now: Django closes it after a failed query,
+            # which would raise again (and unwrapped) instead of this error.
+            with contextlib.suppress(mysql.Database.Error):
+                self.cursor.close()
+            reading = query.lstrip()[:6].upper().startswith(_READS)
+            if self.db.in_atomic_block or not (code == _GONE_AWAY or reading):
+                raise
+            self.db.reconnect()
+            self.cursor = self.db.connection.cursor()
+            result = super().execute(query, args)
+        self.db.unverified = False
+        return result
+
+    def executemany(self, query, args):
+        self.db.unverified = False  # bulk writes are never retried
+        return super().executemany(query, args)
+
+
+class DatabaseWrapper(mysql.DatabaseWrapper):
+    unverified = False  # reused since its last request and not yet used in this one
+
+    def close_if_health_check_failed(self):
+        if self.connection is None or not self.health_check_enabled or self.health_check_done:
+            return
+        # No ping: the first operation of this request is the check (see the module docstring).
+        self.unverified = True
+        self.health_check_done = True
+
+    def connect(self):
+        super().connect()
+        self.unverified = False
+
+    def reconnect(self):
+        """A fresh connection in place of a dead one (outside any transaction)."""
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 (closing a dead connection may fail; it is dropped anyway)
+            self.connection = None
+        self.connect()
+
+    def create_cursor(self, name=None):
+        return CursorWrapper(self.connection.cursor(), self)
+
+    def _set_autocommit(self, autocommit):
+        if not self.unverified:
+            return super()._set_autocommit(autocommit)
+        try:
+            super()._set_autocommit(autocommit)
+        except OperationalError as exc:  # Django's: wrap_database_errors translated it
+            if _lost(exc) is None:
+                raise
+            with self.wrap_database_errors:  # (a server still down: Django's error, as without the retry)
+                self.reconnect()
+            super()._set_autocommit(autocommit)
+        self.unverified = False

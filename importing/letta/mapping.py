@@ -4,9 +4,11 @@
 
 1. **Links**: each YouLab agent's learner and each block's agents (:mod:`ownership
    <importing.letta.ownership>`, which also holds the learner and owner rules). Agents that are
-   not YouLab agents and links to unknown rows are reported.
-2. **Grouping**: every block gets its owner; the blocks of one (owner, label) form one group.
-   A block without an owner is reported and skipped.
+   not YouLab agents and links to unknown rows are reported. Each agent's learner is stored
+   beside it in the snapshot's spill store; a block's agents are read from there when needed.
+2. **Grouping**: every block gets its owner; the blocks of one (owner, label) form one group,
+   written to the spill store and read back one group at a time, in key order. A block without
+   an owner is reported and skipped.
 3. **Learners**: one LearnerRecord per learner, with their agents, identity, name and email.
 4. **Blocks**: one BlockRecord per group, with every version:
 

@@ -46,7 +46,7 @@ _PROGRESS_EVERY = 1000  # records between progress calls when no batch is writte
 ProgressCallback = Callable[[ImportReport], None]
 
 
-@dataclass
+@dataclass(slots=True)  # one per learner of the source: kept small
 class _Learner:
     user_id: str
     existed: bool | None = None  # had blocks before this run (None: not looked up yet)

@@ -14,7 +14,7 @@ The modules, in the order data flows through them:
 
 =================  ==============================================================================
 ``snapshot``       the snapshot model: Letta rows, the snapshot, the source names
-``spill``          the spill store: whole blocks and history on disk until they are mapped
+``spill``          the spill store: agents, links, blocks and history on disk until mapped
 ``rows``           one source row or JSON object → a snapshot object (every source uses it)
 ``database``       the table reader shared by the two databases
 ``sqlite``         Letta ≤0.11's SQLite file, opened read-only

@@ -107,9 +107,8 @@ def load_database(db: DbTables, snap: LettaSnapshot) -> LettaSnapshot:
         for problem in problems:
             snap.report("note", f"agent {agent.ref}", problem)
     for row in _read_table(db, snap, "agents_tags"):
-        agent = snap.agents.get(row["agent_id"])
-        if agent is not None and isinstance(row["tag"], str):
-            agent.tags.append(row["tag"])
+        if isinstance(row["tag"], str) and row["agent_id"] in snap.agents:
+            snap.add_agent_tags(row["agent_id"], [row["tag"]])
     for row in _read_table(db, snap, "blocks_tags"):
         if isinstance(row["tag"], str):
             snap.add_block_tag(row["block_id"], row["tag"])

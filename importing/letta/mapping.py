@@ -4,9 +4,11 @@
 
 1. **Links**: each YouLab agent's learner and each block's agents (:mod:`ownership
    <importing.letta.ownership>`, which also holds the learner and owner rules). Agents that are
-   not YouLab agents and links to unknown rows are reported.
-2. **Grouping**: every block gets its owner; the blocks of one (owner, label) form one group.
-   A block without an owner is reported and skipped.
+   not YouLab agents and links to unknown rows are reported. Each agent's learner is stored
+   beside it in the snapshot's spill store; a block's agents are read from there when needed.
+2. **Grouping**: every block gets its owner; the blocks of one (owner, label) form one group,
+   written to the spill store and read back one group at a time, in key order. A block without
+   an owner is reported and skipped.
 3. **Learners**: one LearnerRecord per learner, with their agents, identity, name and email.
 4. **Blocks**: one BlockRecord per group, with every version:
 
@@ -34,7 +36,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -48,36 +49,42 @@ from ..records import (
     SkippedRecord,
     VersionRecord,
 )
-from .ownership import Links, Owner, agent_course, agent_type, is_youlab_block
+from .ownership import Links, Owner, agent_course, agent_learner, agent_type, is_youlab_block
 from .snapshot import BlockFacts, LettaAgent, LettaBlock, LettaIdentity, LettaSnapshot
+from .spill import key
 
 IMPORT_ACTOR = "import:letta"
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
-
-# (owner type, owner id, label): the blocks of one group become one BlockRecord.
-GroupKey = tuple[str, str, str]
-
 
 def map_letta(snap: LettaSnapshot, *, user_id: str | None = None) -> Iterator[ImportRecord]:
     """Yield LearnerRecords, then BlockRecords, then SkippedRecords for one snapshot.
 
     ``user_id`` restricts the output to one learner: their blocks, the shared blocks their
     agents use, reports about them, and reports about the source as a whole.
+
+    The grouping is kept in the snapshot's spill store, and learners and groups are read back
+    one at a time in order, so memory does not grow with the source.
     """
+    store = snap.store
+    store.index()
+    store.set_learners(agent_learner, LettaAgent)
     links = Links(snap)
     reports = _Reports(snap.source)
-    _report_skipped_agents_and_links(snap, links, reports)
-    groups, shared_reasons = _group_blocks(snap, links, reports)
+    _report_skipped_agents_and_links(snap, reports)
+    _group_blocks(snap, links, reports)
 
-    learners = _learners(snap, links, groups)
-    for uid in sorted(learners):
+    identities: dict[str, LettaIdentity] = {}
+    for identity in snap.identities:
+        identities.setdefault(identity.identifier_key, identity)
+    for uid in store.learners(OWNER_USER):
         if user_id is None or uid == user_id:
-            yield _learner_record(snap, uid, learners[uid])
+            agents = list(store.agents(LettaAgent, "WHERE learner = ?", (key(uid),),
+                                       order="ref, rowid"))
+            yield _learner_record(snap, uid, agents, identities.get(uid))
 
-    for key, blocks in sorted(groups.items()):
-        if user_id is None or _concerns(key, blocks, links, user_id):
-            owner_type, owner_id, label = key
-            owner = Owner(owner_type, owner_id, "; ".join(sorted(shared_reasons[key] - {""})))
+    for (owner_type, owner_id, label), blocks, shared_reasons in store.groups():
+        if user_id is None or _concerns(owner_type, owner_id, blocks, links, user_id):
+            owner = Owner(owner_type, owner_id, "; ".join(sorted(shared_reasons - {""})))
             yield _block_record(snap, links, reports, owner, label, blocks)
 
     yield from snap.reports  # about the source as a whole: kept under a --user filter too
@@ -104,61 +111,44 @@ class _Reports:
 # --- steps -----------------------------------------------------------------------------------
 
 
-def _report_skipped_agents_and_links(snap: LettaSnapshot, links: Links, reports: _Reports) -> None:
+def _report_skipped_agents_and_links(snap: LettaSnapshot, reports: _Reports) -> None:
     """Agents that are not YouLab agents, and links to unknown agents or blocks."""
-    for agent in sorted(snap.agents.values(), key=lambda a: a.ref):
-        if agent.id not in links.learner_of:
-            reports.add((), "agent", agent.ref, (
-                f"not a YouLab agent: {agent.name or '(no name)'!r} has no metadata.youlab_user_id "
-                "and its name is not youlab_<user>_<tutor|background>"))
-    for agent_id, block_id in links.dangling:
+    for agent in snap.store.agents(LettaAgent, "WHERE learner IS NULL", order="ref, rowid"):
+        reports.add((), "agent", agent.ref, (
+            f"not a YouLab agent: {agent.name or '(no name)'!r} has no metadata.youlab_user_id "
+            "and its name is not youlab_<user>_<tutor|background>"))
+    for agent_id, block_id in snap.store.links(
+            "WHERE agent NOT IN (SELECT id FROM agent) OR block NOT IN (SELECT id FROM fact)"):
         reports.add((), "row", f"blocks_agents/{agent_id}/{block_id}",
                     "link to an unknown agent or block; ignored")
 
 
-def _group_blocks(snap: LettaSnapshot, links: Links, reports: _Reports
-                  ) -> tuple[dict[GroupKey, list[BlockFacts]], dict[GroupKey, set[str]]]:
-    """Every owned block in its (owner, label) group, and why each group is shared (if it is)."""
-    groups: dict[GroupKey, list[BlockFacts]] = defaultdict(list)
-    shared_reasons: dict[GroupKey, set[str]] = defaultdict(set)
-    for block in sorted(snap.blocks.values(), key=lambda b: b.id):
+def _group_blocks(snap: LettaSnapshot, links: Links, reports: _Reports) -> None:
+    """Every owned block into its (owner, label) group, with why it is shared (if it is)."""
+    snap.store.clear_groups()  # a snapshot mapped a second time is grouped afresh
+    for block in snap.blocks.values():  # by id
         owner = links.owner(block)
         if owner is None:
             reports.add((), "block", block.ref, links.why_unowned(block))
             continue
-        key = (owner.owner_type, owner.owner_id, block.label)
-        groups[key].append(block)
-        shared_reasons[key].add(owner.shared_reason)
-    return groups, shared_reasons
+        snap.store.add_to_group(owner.owner_type, owner.owner_id, block.label, block.id,
+                                owner.shared_reason)
 
 
-def _learners(snap: LettaSnapshot, links: Links,
-              groups: dict[GroupKey, list[BlockFacts]]) -> dict[str, list[LettaAgent]]:
-    """Every learner with their agents: those of YouLab agents, and owners of learner blocks."""
-    learners: dict[str, list[LettaAgent]] = defaultdict(list)
-    for agent in sorted(snap.agents.values(), key=lambda a: a.ref):
-        if agent.id in links.learner_of:
-            learners[links.learner_of[agent.id]].append(agent)
-    for owner_type, owner_id, _ in groups:
-        if owner_type == OWNER_USER:
-            learners.setdefault(owner_id, [])
-    return learners
-
-
-def _concerns(key: GroupKey, blocks: list[BlockFacts], links: Links, user_id: str) -> bool:
+def _concerns(owner_type: str, owner_id: str, blocks: list[BlockFacts], links: Links,
+              user_id: str) -> bool:
     """Whether a group is the learner's own block, or a shared block their agents use."""
-    owner_type, owner_id, _ = key
     if owner_type == OWNER_USER:
         return owner_id == user_id
-    return user_id in frozenset().union(*(links.learners_using(b) for b in blocks))
+    return user_id in frozenset().union(*(links.learners_using(BlockFacts(*b)) for b in blocks))
 
 
 # --- block records ---------------------------------------------------------------------------
 
 
 def _block_record(snap: LettaSnapshot, links: Links, reports: _Reports, owner: Owner,
-                  label: str, group: list[BlockFacts]) -> BlockRecord:
-    blocks = _current_last([snap.block(facts.id) for facts in group])
+                  label: str, group: list[tuple]) -> BlockRecord:
+    blocks = _current_last([snap.block(facts[0]) for facts in group])
     *earlier, current = blocks
     concerned = frozenset().union(*(links.learners_using(b) for b in blocks))
     if owner.owner_type == OWNER_USER:
@@ -300,7 +290,7 @@ def _block_info(snap: LettaSnapshot, links: Links, block: LettaBlock, *,
         "version": block.version,
         "current_history_entry_id": block.current_history_entry_id,
         "tags": block.tags or None,
-        "agents": [_agent_ref(a) for a in links.agents_of.get(block.id, [])],
+        "agents": [_agent_ref(a) for a in links.agents_of(block.id)],
         "created_at": block.created_at.isoformat() if block.created_at else None,
         "updated_at": block.updated_at.isoformat() if block.updated_at else None,
         "letta_version": snap.info.get("letta_version"),
@@ -332,14 +322,14 @@ def value_key(owner_type: str, owner_id: str, label: str, value: str) -> str:
 # --- learner records -------------------------------------------------------------------------
 
 
-def _learner_record(snap: LettaSnapshot, user_id: str, agents: list[LettaAgent]) -> LearnerRecord:
+def _learner_record(snap: LettaSnapshot, user_id: str, agents: list[LettaAgent],
+                    identity: LettaIdentity | None) -> LearnerRecord:
     letta: dict[str, Any] = {"agents": [{
         **_agent_ref(a),
         **_compact({"type": agent_type(a), "course_id": agent_course(a),
                     "course_version": a.metadata.get("course_version"),
                     "tags": a.tags or None, "is_deleted": a.deleted or None}),
     } for a in agents]}
-    identity = next((i for i in snap.identities if i.identifier_key == user_id), None)
     if identity is not None:
         letta["identity"] = _compact({
             "id": identity.id, "name": identity.name, "identity_type": identity.identity_type,

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..records import OWNER_SHARED, OWNER_USER
@@ -85,33 +85,35 @@ class Owner:
 
 
 class Links:
-    """Who works with what in one snapshot: each YouLab agent's learner, each block's agents.
+    """Who works with what in one snapshot: each block's agents, each YouLab agent's learner.
 
-    ``dangling`` holds the (agent id, block id) links that name an unknown agent or block.
+    The links stay in the snapshot's spill store; a block's agents are read when asked for (the
+    last block's are kept, as the rules ask for them several times in a row).
     """
 
     def __init__(self, snap: LettaSnapshot):
-        self.learner_of = {a.id: learner for a in snap.agents.values()
-                           if (learner := agent_learner(a)) is not None}
-        self.agents_of: dict[str, list[LettaAgent]] = defaultdict(list)
-        self.dangling: list[tuple[str, str]] = []
-        for agent_id, block_id in sorted(snap.links):
-            agent = snap.agents.get(agent_id)
-            if agent is None or block_id not in snap.blocks:
-                self.dangling.append((agent_id, block_id))
-            else:
-                self.agents_of[block_id].append(agent)
+        self.snap = snap
+
+    def agents_of(self, block_id: str) -> Iterator[LettaAgent]:
+        """The known agents linked to the block, by agent id, streamed (a course block may have
+        one per learner)."""
+        return self.snap.store.agents_of(block_id, LettaAgent)
 
     def learners_using(self, block: BlockFacts | LettaBlock) -> frozenset[str]:
-        agents = [a for a in self.agents_of.get(block.id, []) if a.id in self.learner_of]
         # A soft-deleted agent counts only when no live one uses the block, so a deleted agent
         # left linked to another learner's block does not turn that block into a shared one.
-        live = [a for a in agents if not a.deleted] or agents
-        return frozenset(self.learner_of[a.id] for a in live)
+        live: set[str] = set()
+        every: set[str] = set()
+        for agent in self.agents_of(block.id):
+            learner = agent_learner(agent)
+            if learner is not None:
+                every.add(learner)
+                if not agent.deleted:
+                    live.add(learner)
+        return frozenset(live or every)
 
     def owner(self, block: BlockFacts) -> Owner | None:
         """The block's owner by the rules above; None when it has none (see why_unowned)."""
-        agents = self.agents_of.get(block.id, [])
         learners = self.learners_using(block)
         template = block.template_name or ""
         if template.startswith(_SHARED_TEMPLATE_PREFIX) or block.metadata.get("youlab_shared"):
@@ -131,7 +133,7 @@ class Links:
         return Owner(OWNER_USER, uid) if uid is not None else None
 
     def why_unowned(self, block: BlockFacts) -> str:
-        agents = self.agents_of.get(block.id, [])
+        agents = list(self.agents_of(block.id))
         if agents:
             names = ", ".join(sorted(a.name or a.ref for a in agents))
             return f"{block.label!r} belongs only to non-YouLab agent(s): {names}"
@@ -143,6 +145,6 @@ class Links:
         course = block.metadata.get("course_id")
         if isinstance(course, str) and course:
             return course
-        agents = self.agents_of.get(block.id, [])
-        courses = {c for a in agents if a.id in self.learner_of if (c := agent_course(a))}
+        agents = self.agents_of(block.id)
+        courses = {c for a in agents if agent_learner(a) is not None if (c := agent_course(a))}
         return next(iter(courses)) if len(courses) == 1 else FALLBACK_SHARED_NAMESPACE

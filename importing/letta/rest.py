@@ -289,7 +289,7 @@ def _add_api_agent(snap: LettaSnapshot, item: Any) -> None:
         for problem in problems:
             snap.report("note", f"agent {agent.ref}", problem)
     elif not known.tags:
-        known.tags = agent.tags  # a probe (0.11: memory only) may have come first
+        snap.add_agent_tags(agent.id, agent.tags)  # a probe (0.11: memory only) may have come first
     # 0.12+ returns `blocks`; both return `memory.blocks`.
     memory = item.get("memory") if isinstance(item.get("memory"), dict) else {}
     blocks = item.get("blocks") or memory.get("blocks") or []

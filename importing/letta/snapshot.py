@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 from urllib import parse as urlparse
 
@@ -92,7 +93,7 @@ class LettaIdentity:
 
 
 class BlockFacts(NamedTuple):
-    """What the ownership and grouping rules need of a block: all a snapshot keeps in memory."""
+    """What the ownership and grouping rules need of a block (kept apart from its value)."""
 
     id: str
     ref: str
@@ -105,49 +106,128 @@ class BlockFacts(NamedTuple):
 OWNERSHIP_METADATA = ("youlab_shared", "youlab_user_id", "course_id")
 
 
+class SpilledAgents:
+    """A snapshot's agents, kept in its spill store: read like a dict by agent id.
+
+    An agent read back is a copy: tags added later go through :meth:`LettaSnapshot.add_agent_tags`.
+    """
+
+    def __init__(self, store: SpillStore):
+        self._store = store
+
+    def get(self, agent_id: Any) -> LettaAgent | None:
+        return self._store.agent(agent_id, LettaAgent)
+
+    def __contains__(self, agent_id: Any) -> bool:
+        return self._store.has_agent(agent_id)
+
+    def __len__(self) -> int:
+        return self._store.agent_count()
+
+    def values(self) -> Iterator[LettaAgent]:
+        return self._store.agents(LettaAgent)
+
+
+class SpilledFacts:
+    """Each block's :class:`BlockFacts`, kept in the spill store: read like a dict by block id."""
+
+    def __init__(self, store: SpillStore):
+        self._store = store
+
+    def __getitem__(self, block_id: Any) -> BlockFacts:
+        facts = self._store.fact(block_id)
+        if facts is None:
+            raise KeyError(block_id)
+        return BlockFacts(*facts)
+
+    def __contains__(self, block_id: Any) -> bool:
+        return self._store.fact(block_id) is not None
+
+    def __len__(self) -> int:
+        return self._store.fact_count()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._store.block_ids()
+
+    def values(self) -> Iterator[BlockFacts]:
+        """By block id."""
+        return (BlockFacts(*facts) for facts in self._store.facts())
+
+
+class SpilledLinks:
+    """The (agent id, block id) links, kept in the spill store: a set that only grows."""
+
+    def __init__(self, store: SpillStore):
+        self._store = store
+
+    def add(self, link: tuple[Any, Any]) -> None:
+        self._store.add_links([link])
+
+    def update(self, links: Iterable[tuple[Any, Any]]) -> None:
+        self._store.add_links(links)
+
+    def __len__(self) -> int:
+        return self._store.link_count()
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        return self._store.links()
+
+
 @dataclass
 class LettaSnapshot:
     """Everything a loader read from one source, before any mapping.
 
-    Blocks and history entries go to a :class:`SpillStore` as they are added; ``blocks`` keeps
-    each block's :class:`BlockFacts`. The ``read_*`` functions close the snapshot when mapped.
+    Agents, block facts, links, whole blocks and history entries go to a :class:`SpillStore` as
+    they are added (``agents``, ``blocks`` and ``links`` read them back); the mapping asks the
+    store for one block, group or learner at a time. The ``read_*`` functions close the snapshot
+    when mapped.
     """
 
     source: str
     origin: str  # path or redacted URL, for messages
-    agents: dict[str, LettaAgent] = field(default_factory=dict)
-    blocks: dict[str, BlockFacts] = field(default_factory=dict)
-    links: set[tuple[str, str]] = field(default_factory=set)  # (agent id, block id)
     identities: list[LettaIdentity] = field(default_factory=list)
     reports: list[SkippedRecord] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # e.g. letta_version
     _store: SpillStore = field(default_factory=SpillStore, repr=False)
-    _added_tags: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.agents = SpilledAgents(self._store)
+        self.blocks = SpilledFacts(self._store)
+        self.links = SpilledLinks(self._store)
+
+    @property
+    def store(self) -> SpillStore:
+        return self._store
 
     def report(self, kind: str, key: str, reason: str) -> None:
         self.reports.append(SkippedRecord(kind=kind, key=key, reason=reason, source=self.source))
 
     def add_agent(self, agent: LettaAgent) -> None:
-        self.agents.setdefault(agent.id, agent)
+        """Keep an agent; a second one with the same id is ignored."""
+        self._store.add_agent(agent.id, agent.ref, agent)
+
+    def add_agent_tags(self, agent_id: str, tags: Iterable[str]) -> None:
+        """Tags for an agent already added (agents_tags; a REST probe that came first)."""
+        self._store.add_agent_tags(agent_id, tags)
 
     def add_block(self, block: LettaBlock) -> None:
-        if block.id in self.blocks:
-            return
-        self._store.put("block", block.id, block)
-        self.blocks[block.id] = BlockFacts(
+        facts = BlockFacts(
             block.id, block.ref, block.label, block.template_name,
             {k: block.metadata[k] for k in OWNERSHIP_METADATA if k in block.metadata})
+        if not self._store.add_fact(block.id, facts):
+            return
+        self._store.put("block", block.id, block)
         for problem in block.problems:
             self.report("note", f"block {block.ref}", problem)
 
     def add_block_tag(self, block_id: str, tag: str) -> None:
         """A tag from a separate tags table (blocks_tags), for a block already added."""
         if block_id in self.blocks:
-            self._added_tags.setdefault(block_id, []).append(tag)
+            self._store.add_block_tag(block_id, tag)
 
     def block(self, block_id: str) -> LettaBlock:
         block = self._store.first("block", block_id, LettaBlock)
-        block.tags.extend(self._added_tags.get(block_id, ()))
+        block.tags.extend(self._store.block_tags(block_id))
         return block
 
     def add_history(self, entry: LettaHistoryEntry) -> None:

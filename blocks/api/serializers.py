@@ -10,7 +10,6 @@ from youlab.api.fields import (
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
-    refuse_unknown_fields,
 )
 from youlab.errors import InvalidInput
 from youlab.validators import MAX_IDENTIFIER_LENGTH, validate_label
@@ -91,7 +90,7 @@ class RevertSerializer(StrictBodySerializer):
     )
 
 
-class BlockSettingsSerializer(serializers.Serializer):
+class BlockSettingsSerializer(StrictBodySerializer):
     """Staff: change any of a block's settings (those left out keep their value)."""
 
     description = StrictCharField(
@@ -111,7 +110,7 @@ class BlockSettingsSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        refuse_unknown_fields(self)
+        attrs = super().validate(attrs)
         if not set(attrs) & set(services.SETTINGS):
             raise serializers.ValidationError("give at least one of " + ", ".join(services.SETTINGS))
         return attrs

@@ -42,6 +42,10 @@ CREATE INDEX IF NOT EXISTS link_block ON link (block, agent);
 CREATE INDEX IF NOT EXISTS agent_learner ON agent (learner, ref);
 """
 _NOT_TEXT = b"\xff"  # never starts UTF-8: marks a pickled non-text id (a hostile link row)
+# Every pickle read back here was written by this module into its own database, which SQLite
+# keeps in an anonymous temporary file (unlinked on open): no source's bytes are ever unpickled,
+# a source's value only ever is pickled. SQL here is built from this module's constants; values
+# always go in as parameters.
 
 
 def key(value: Any) -> bytes:

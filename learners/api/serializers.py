@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from learners import services
-from youlab.api.fields import StrictCharField, refuse_unknown_fields
+from youlab.api.fields import StrictBodySerializer, StrictCharField
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -18,7 +18,7 @@ class ProfileSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True, help_text="null: never set.")
 
 
-class ProfilePutSerializer(serializers.Serializer):
+class ProfilePutSerializer(StrictBodySerializer):
     """Either field or both; a field left out keeps its value, "" (or null) clears it."""
 
     display_name = StrictCharField(
@@ -32,7 +32,7 @@ class ProfilePutSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        refuse_unknown_fields(self)
+        attrs = super().validate(attrs)
         if not attrs:
             raise serializers.ValidationError("give display_name, email or both")
         return attrs

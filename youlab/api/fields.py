@@ -25,18 +25,13 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-def refuse_unknown_fields(serializer) -> None:
-    """400 for body keys the serializer does not know (a typo would otherwise change nothing)."""
-    data = serializer.initial_data
-    unknown = sorted(set(data) - set(serializer.fields)) if isinstance(data, dict) else []
-    if unknown:
-        raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-
-
 class StrictBodySerializer(serializers.Serializer):
     """A request body whose keys it does not name are refused (400), never ignored: a misspelt
     `edited_content` must not approve the proposal as it stands."""
 
     def validate(self, attrs):
-        refuse_unknown_fields(self)
+        data = self.initial_data
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
         return super().validate(attrs)

@@ -115,21 +115,19 @@ def propose_diff(
 def _store_proposal(*, owner_type, owner_id, label, operation, arguments, reasoning, agent_key_name,
                     agent_id, expected_version, idempotency_key, fingerprint, render_response,
                     callback_url):
-    # One read, live or soft-deleted: a `create` needs the label free of both.
-    block = block_selectors.find_block(owner_type, owner_id, label)
-    if block is not None and block.deleted_at is not None:
-        if operation == Operation.CREATE:
-            # Approval could only fail on the deleted row: say it now.
-            raise BlockExists(
-                f"block {label!r} was deleted; staff can restore it (then propose a change to it)",
-                details={"version": block.version, "deleted": True},
-            )
-        block = None
+    block = block_selectors.find_live_block(owner_type, owner_id, label)
     if operation == Operation.CREATE:
         if block is not None:
             raise BlockExists(
                 f"block {label!r} already exists; propose a change to it instead",
                 details={"version": block.version},
+            )
+        deleted = block_selectors.find_block(owner_type, owner_id, label)
+        if deleted is not None:
+            # A create needs the label free of deleted rows too; approval could only fail: say it now.
+            raise BlockExists(
+                f"block {label!r} was deleted; staff can restore it (then propose a change to it)",
+                details={"version": deleted.version, "deleted": True},
             )
         current = ""
     else:

@@ -82,6 +82,12 @@ class PendingDiff(models.Model):
             models.Index(fields=["owner_type", "owner_id", "status"], name="diffs_owner_status"),
             models.Index(fields=["status", "created_at"], name="diffs_status_created"),
             models.Index(fields=["label"], name="diffs_label"),
+            # The open-proposal cap (services._check_open_proposals) counts one key's pending
+            # proposals for one block. Without this index Dolt's planner takes the idempotency
+            # key's (agent_key_name first) and walks every diff the key ever made; with the same
+            # first column and a longer match, it takes this one.
+            models.Index(fields=["agent_key_name", "owner_type", "owner_id", "label", "status"],
+                         name="diffs_open_per_key"),
         ]
 
     def __str__(self):

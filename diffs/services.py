@@ -193,7 +193,7 @@ def _check_open_proposals(owner_type, owner_id, label, agent_key_name) -> None:
     open_count = PendingDiff.objects.filter(
         owner_type=owner_type, owner_id=owner_id, status=DiffStatus.PENDING, label=label,
         agent_key_name=agent_key_name,
-    )[:limit].count()
+    ).order_by()[:limit].count()
     if open_count >= limit:
         raise TooManyOpenProposals(
             f"{agent_key_name or 'this caller'} already has {open_count} pending proposals for "

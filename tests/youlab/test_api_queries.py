@@ -72,6 +72,23 @@ def test_propose_uses_a_constant_number_of_queries(agent, agent_key, staff_user,
     assert response.status_code == 201
 
 
+def test_the_open_proposal_cap_reads_one_blocks_pending_proposals_by_index(staff_user, settings):
+    """The cap's COUNT must not walk every proposal the key ever made (it grows without end):
+    Dolt's planner picked the idempotency key's index (agent_key_name first) until
+    diffs_open_per_key gave it a longer match."""
+    settings.YOULAB_MAX_OPEN_PROPOSALS = 20
+    first, _ = populate(25, staff_user)
+    with CaptureQueriesContext(connection) as captured:
+        propose(first, "append", text="one more")
+    (count,) = [q["sql"] for q in captured if "COUNT(" in q["sql"]]
+    assert "ORDER BY" not in count  # a count needs no order
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN FORMAT=TREE " + count)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert ("index: [pending_diffs.agent_key_name,pending_diffs.owner_type,pending_diffs.owner_id,"
+            "pending_diffs.label,pending_diffs.status]") in plan, plan
+
+
 def test_staff_decisions_use_a_constant_number_of_queries(staff, staff_user):
     def decide(diffs):
         with CaptureQueriesContext(connection) as approve:

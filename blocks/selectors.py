@@ -6,6 +6,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from youlab.queries import PreparedQuery
+
 from .exceptions import BlockNotFound
 from .models import Block, HistoricalBlock
 
@@ -24,8 +26,14 @@ def find_block(owner_type: str, owner_id: str, label: str) -> Block | None:
     the one row: every agent read and proposal starts here, and this query costs a third less
     to build than the filtered, ordered one (bench/api_reads.py).
     """
-    rows = Block.objects.filter(owner_type=owner_type, owner_id=owner_id, label=label).order_by()[:1]
-    return next(iter(rows), None)
+    return _block_by_label.first(owner_type, owner_id, label)
+
+
+# Its SQL is built once (youlab.queries): building it was half of a block read's time.
+_block_by_label = PreparedQuery(
+    lambda owner_type, owner_id, label: Block.objects.filter(
+        owner_type=owner_type, owner_id=owner_id, label=label).order_by()[:1]
+)
 
 
 def find_live_block(owner_type: str, owner_id: str, label: str) -> Block | None:

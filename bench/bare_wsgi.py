@@ -4,8 +4,10 @@ Served by the same gunicorn set-up as the app (benchlib.Gunicorn(app=APP)), it a
 
 * ``GET /bare/empty/``: a fixed JSON body, no query (HTTP and gunicorn alone);
 * ``GET /bare/block/{owner}/{label}/``: the raw SELECT of the API's block read, as JSON;
-* ``GET /bare/list/{owner}/``: the list route's two queries (COUNT, then the page of rows), as
-  JSON ``{count, results}``;
+* ``GET /bare/list/{owner}/``: COUNT, then the page of rows, as JSON ``{count, results}`` (the
+  list route's two statements until it learnt to skip the COUNT);
+* ``GET /bare/list-page/{owner}/``: the list route's statements now: the page, and the COUNT only
+  when the page is full (youlab.api.pagination.Pagination), as JSON ``{count, results}``;
 * ``GET /bare/version/{owner}/{label}/``: one version lookup; 304 when ``If-None-Match`` names
   that version (the API's conditional GET), else the version as JSON;
 * ``POST /bare/diffs/{owner}/{label}/``: parses the JSON body, SELECTs the block, INSERTs a
@@ -37,8 +39,9 @@ INSERT = ("INSERT INTO pending_diffs (id, owner_type, owner_id, label, block_id,
           "conflict_reason, review_note, request_fingerprint, response_body, metadata, callback_url, "
           "created_at, updated_at) VALUES (%s, 'user', %s, %s, %s, 'append', %s, %s, '', %s, %s, 'bare', "
           "%s, 'pending', '', '', '', '{}', '{}', '', %s, %s)")
+PAGE = 50
 LIST = (f"SELECT {COLUMNS} FROM blocks WHERE owner_type = %s AND owner_id = %s "
-        "AND deleted_at IS NULL ORDER BY label, id LIMIT 50")
+        f"AND deleted_at IS NULL ORDER BY label, id LIMIT {PAGE}")
 COUNT = "SELECT COUNT(*) FROM blocks WHERE owner_type = %s AND owner_id = %s AND deleted_at IS NULL"
 VERSION = ("SELECT version FROM blocks WHERE owner_type = %s AND owner_id = %s AND label = %s "
            "AND deleted_at IS NULL")
@@ -85,6 +88,15 @@ def application(environ, start_response):
         count = cursor.fetchone()[0]
         cursor.execute(LIST, ["user", parts[2]])
         status, payload = "200 OK", {"count": count, "results": [_as_dict(r) for r in cursor.fetchall()]}
+    elif len(parts) == 3 and parts[:2] == ["bare", "list-page"]:
+        cursor = _connection().cursor()
+        cursor.execute(LIST, ["user", parts[2]])
+        results = [_as_dict(r) for r in cursor.fetchall()]
+        count = len(results)
+        if count == PAGE:
+            cursor.execute(COUNT, ["user", parts[2]])
+            count = cursor.fetchone()[0]
+        status, payload = "200 OK", {"count": count, "results": results}
     elif len(parts) == 4 and parts[:2] == ["bare", "version"]:
         cursor = _connection().cursor()
         cursor.execute(VERSION, ["user", parts[2], parts[3]])

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable
@@ -48,13 +48,16 @@ class PreparedQuery:
         self._arity = len(inspect.signature(build).parameters)
         self._plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._model: type[Model] | None = None
+        self._never = False  # the shape cannot be built with placeholders (a UUID field, say)
 
     def instances(self, *values: str) -> list[Model]:
-        if len(values) != self._arity or not all(isinstance(value, str) for value in values):
+        if self._never or len(values) != self._arity or not all(isinstance(value, str) for value in values):
             return list(self._build(*values))  # the queryset converts (or refuses) other values
         # The characters, as the database gets them (a TextChoices member is a str too).
         values = tuple(str.__str__(value) for value in values)
         model = self._model or self._learn_model()
+        if model is None:
+            return list(self._build(*values))
         alias = router.db_for_read(model)
         connection = connections[alias]
         plan = self._plans.get(connection)
@@ -90,8 +93,11 @@ class PreparedQuery:
         # changes its placeholder, so the shape is not prepared.
         return tuple(f"\x00youlab_prepared%{n}\\\x00" for n in range(self._arity))
 
-    def _learn_model(self) -> type[Model]:
-        self._model = self._build(*self._placeholders()).model
+    def _learn_model(self) -> type[Model] | None:
+        try:
+            self._model = self._build(*self._placeholders()).model
+        except (ValidationError, ValueError, TypeError):  # a field refused the placeholder
+            self._never = True
         return self._model
 
     def _prepare(self, alias: str) -> _Plan | object:

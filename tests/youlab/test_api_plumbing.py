@@ -47,3 +47,30 @@ def test_pagination_bounds(agent):
         make_block(owner_id="maya", label=f"b{n}")
     assert len(agent.get(api("users", "maya", "blocks", query="limit=500")).json()["results"]) == 3
     assert agent.get(api("users", "maya", "blocks", query="offset=10")).json()["results"] == []
+
+
+def test_every_page_counts_the_whole_list_whether_or_not_it_sent_a_count(agent, django_assert_num_queries):
+    """A first page shorter than `limit` is the whole list: no COUNT statement. A full first page
+    and every later one ask the database, and a page past the end is not read (Dolt allocates
+    room for offset + limit rows: ?offset=2147483647 exhausted its memory)."""
+    for n in range(5):
+        make_block(owner_id="maya", label=f"b{n}")
+    agent.get(api("users", "maya", "blocks"))  # the key is looked up (and cached) and marked used
+    cases = [  # query, labels, next offset, statements (the page [+ COUNT])
+        ("limit=50", ["b0", "b1", "b2", "b3", "b4"], None, 1),
+        ("limit=5", ["b0", "b1", "b2", "b3", "b4"], None, 2),
+        ("limit=2", ["b0", "b1"], 2, 2),
+        ("limit=2&offset=2", ["b2", "b3"], 4, 2),
+        ("limit=2&offset=4", ["b4"], None, 2),
+        ("limit=3&offset=5", [], None, 1),  # past the end: the COUNT says so, no page is read
+        ("limit=500&offset=2147483647", [], None, 1),
+    ]
+    for query, labels, next_offset, statements in cases:
+        with django_assert_num_queries(statements):
+            page = agent.get(api("users", "maya", "blocks", query=query)).json()
+        assert page["count"] == 5, query
+        assert [row["label"] for row in page["results"]] == labels, query
+        assert (page["next"] is None) == (next_offset is None), query
+        if next_offset is not None:
+            assert f"offset={next_offset}" in page["next"], query
+    assert agent.get(api("users", "nobody", "blocks", query="offset=3")).json()["count"] == 0

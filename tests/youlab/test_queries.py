@@ -97,6 +97,9 @@ def test_shapes_it_cannot_prepare_are_iterated_as_querysets(blocks):
     assert related.instances("maya") == ["journey", "student"]
     empty = PreparedQuery(lambda owner_id: Block.objects.filter(owner_id=owner_id, label__in=[]))
     assert empty.instances("maya") == []
+    by_pk = PreparedQuery(lambda pk: Block.objects.filter(pk=pk))  # a UUID field refuses the placeholder
+    assert [b.label for b in by_pk.instances(str(blocks[0].pk))] == ["student"]
+    assert [b.label for b in by_pk.instances(blocks[0].pk.hex)] == ["student"]
 
 
 @pytest.mark.django_db(transaction=True)

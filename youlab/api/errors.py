@@ -12,6 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from youlab.database.base import LOST_CONNECTION
 from youlab.dolt import SerializationFailure
 from youlab.errors import ServiceError
 
@@ -39,10 +40,9 @@ _DRF_CODES = {
 }
 
 
-# mysqlclient's "cannot reach the server" family: can't connect (2002 socket, 2003 TCP), server
-# gone away (2006), lost connection during a query (2013, 2055), dropped for inactivity (4031). A
-# Dolt restart looks like this.
-_CONNECTION_LOST = {2002, 2003, 2006, 2013, 2055, 4031}
+# mysqlclient's "cannot reach the server" family: can't connect (2002 socket, 2003 TCP), or a
+# connection lost (the backend's list, the one its retry uses). A Dolt restart looks like this.
+_CONNECTION_LOST = {2002, 2003} | LOST_CONNECTION
 
 
 def _database_unreachable(exc) -> bool:

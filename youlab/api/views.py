@@ -27,19 +27,24 @@ class ApiViewMixin:
 _shared_serializers: dict[type, object] = {}
 
 
-def represent(serializer_class, instance) -> dict:
-    """`serializer_class(instance).data` without building the serializer's fields per call.
+def _shared_serializer(serializer_class):
+    """One instance per serializer class and process, its fields built once.
 
-    A ModelSerializer builds its fields from the model on every instantiation (0.7 ms per
-    response on the project machine, bench/api_reads.py); output-only serializers that read no
-    context can share one instance, whose fields are built once per process.
+    A serializer builds its fields on every instantiation (a ModelSerializer from the model: 0.7
+    ms per response on the project machine, bench/api_reads.py); output-only serializers and
+    query-parameter lists read no context, so one instance serves every request.
     """
     serializer = _shared_serializers.get(serializer_class)
     if serializer is None:
         serializer = serializer_class()
         serializer.fields  # noqa: B018 (build them now, once)
         _shared_serializers[serializer_class] = serializer
-    return serializer.to_representation(instance)
+    return serializer
+
+
+def represent(serializer_class, instance) -> dict:
+    """`serializer_class(instance).data` without building the serializer's fields per call."""
+    return _shared_serializer(serializer_class).to_representation(instance)
 
 
 class RepresentedListMixin:
@@ -107,17 +112,11 @@ def idempotency_key(request) -> str | None:
     return value
 
 
-_query_fields: dict[type, tuple[str, ...]] = {}
-
-
 def query_params(request, serializer_class) -> dict:
     """The query parameters a serializer reads, as plain values (so `?status=` is an empty
     string, not "absent" as DRF's form semantics would have it); repeating one is 400."""
-    names = _query_fields.get(serializer_class)
-    if names is None:  # building a serializer's fields per request cost 0.1-0.3 ms (bench/profile_api.py)
-        names = _query_fields[serializer_class] = tuple(serializer_class().fields)
     params = {}
-    for name in names:
+    for name in _shared_serializer(serializer_class).fields:
         values = request.query_params.getlist(name)
         if len(values) > 1:
             raise ValidationError({name: ["give this parameter once"]})

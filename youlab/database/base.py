@@ -20,13 +20,13 @@ from django.db.backends.mysql import base as mysql
 # mysqlclient: server has gone away (2006: nothing was sent), lost the connection during a query
 # (2013) or while reading the answer (2055), disconnected by the server for inactivity (4031).
 _GONE_AWAY = 2006
-_LOST = {2006, 2013, 2055, 4031}
+LOST_CONNECTION = frozenset({2006, 2013, 2055, 4031})
 _READS = ("SELECT", "SHOW", "SET ")
 
 
 def _lost(exc) -> int | None:
     code = exc.args[0] if exc.args else None
-    return code if code in _LOST else None
+    return code if code in LOST_CONNECTION else None
 
 
 class CursorWrapper(mysql.CursorWrapper):

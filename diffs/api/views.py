@@ -143,7 +143,9 @@ class ProposeDiff(OwnerMixin, generics.GenericAPIView):
         )
         headers = {"Location": reverse("api-diff", kwargs={"diff_id": diff.pk})}
         if created:
-            body = diff.response_body if diff.response_body is not None else render(diff)
+            # Without an Idempotency-Key nothing was stored: the representation is rendered once,
+            # by the response (a 290 KB block's proposal carries its whole text).
+            body = diff.response_body if diff.response_body is not None else represent(DiffSerializer, diff)
         else:
             headers["Idempotent-Replayed"] = "true"
             body = diff.response_body

@@ -65,11 +65,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Marks agent API and admin GETs whose reads may go to a standby (DATABASE_REPLICA_URLS).
     "youlab.routing.ReplicaReadsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own session, CSRF, auth and messages middleware, which an agent's API request (an
+    # API key, no session) passes straight through (youlab.api.middleware).
+    "youlab.api.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "youlab.api.middleware.CsrfViewMiddleware",
+    "youlab.api.middleware.AuthenticationMiddleware",
+    "youlab.api.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]

@@ -37,11 +37,15 @@ _UNPREPARABLE = object()
 
 class PreparedQuery:
     """`build(*values)` returns the queryset for those values (all strings, compared with `=`
-    and friends); `instances(*values)` returns what `list(build(*values))` would.
+    and friends); `instances(*values)` returns what `list(build(*values))` would, and
+    `instances(*values, limit=n)` what `list(build(*values)[:n])` would (a list's first page).
 
     Plans are kept per connection object (one per thread and database alias), so converters
-    bound to a connection are never shared between threads.
+    bound to a connection are never shared between threads; each limit has its own plan (the
+    number is part of the statement), for limits up to MAX_LIMIT.
     """
+
+    MAX_LIMIT = 1000
 
     def __init__(self, build: Callable[..., QuerySet]):
         self._build = build
@@ -50,21 +54,26 @@ class PreparedQuery:
         self._model: type[Model] | None = None
         self._never = False  # the shape cannot be built with placeholders (a UUID field, say)
 
-    def instances(self, *values: str) -> list[Model]:
+    def instances(self, *values: str, limit: int | None = None) -> list[Model]:
+        if limit is not None and (type(limit) is not int or not 0 < limit <= self.MAX_LIMIT):
+            return list(self._build(*values)[:limit])  # the queryset slices (or refuses) it
         if self._never or len(values) != self._arity or not all(isinstance(value, str) for value in values):
-            return list(self._build(*values))  # the queryset converts (or refuses) other values
+            return list(self._sliced(self._build(*values), limit))  # the queryset converts (or refuses) them
         # The characters, as the database gets them (a TextChoices member is a str too).
         values = tuple(str.__str__(value) for value in values)
         model = self._model or self._learn_model()
         if model is None:
-            return list(self._build(*values))
+            return list(self._sliced(self._build(*values), limit))
         alias = router.db_for_read(model)
         connection = connections[alias]
-        plan = self._plans.get(connection)
+        plans = self._plans.get(connection)
+        if plans is None:
+            plans = self._plans[connection] = {}
+        plan = plans.get(limit)
         if plan is None:
-            plan = self._plans[connection] = self._prepare(alias)
+            plan = plans[limit] = self._prepare(alias, limit)
         if plan is _UNPREPARABLE:
-            return list(self._build(*values).using(alias))
+            return list(self._sliced(self._build(*values).using(alias), limit))
         params = list(plan.params)
         for position, value in zip(plan.positions, values):
             params[position] = value
@@ -87,6 +96,10 @@ class PreparedQuery:
         found = self.instances(*values)
         return found[0] if found else None
 
+    @staticmethod
+    def _sliced(queryset: QuerySet, limit: int | None) -> QuerySet:
+        return queryset if limit is None else queryset[:limit]
+
     def _placeholders(self) -> tuple[str, ...]:
         # Values no caller sends (NUL is not allowed in identifiers), each one distinct, with the
         # characters a lookup would escape (`iexact` escapes % and _ for LIKE): such a lookup
@@ -100,9 +113,9 @@ class PreparedQuery:
             self._never = True
         return self._model
 
-    def _prepare(self, alias: str) -> _Plan | object:
+    def _prepare(self, alias: str, limit: int | None) -> _Plan | object:
         placeholders = self._placeholders()
-        queryset = self._build(*placeholders).using(alias)
+        queryset = self._sliced(self._build(*placeholders).using(alias), limit)
         query = queryset.query
         if (
             queryset._iterable_class is not ModelIterable

@@ -95,6 +95,9 @@ class BlockList(OwnerMixin, RepresentedListMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.live_blocks(self.owner_type, self.get_owner_id())
 
+    def first_page(self, limit):
+        return selectors.live_blocks_page(self.owner_type, self.get_owner_id(), limit=limit)
+
 
 def parse_as_of(value: str) -> dt.datetime:
     moment = parse_moment(value)

@@ -69,6 +69,28 @@ def test_it_sends_the_querysets_own_statement_once(blocks):
     assert snapshot(found) == snapshot(expected[0])
 
 
+def test_a_limit_reads_the_querysets_first_rows_with_a_plan_per_limit(blocks):
+    for n in range(4):
+        make_block(owner_id="maya", label=f"b{n}")
+
+    def owned(owner_type, owner_id):
+        return Block.objects.filter(owner_type=owner_type, owner_id=owner_id, deleted_at__isnull=True).order_by("label", "id")
+
+    prepared = PreparedQuery(owned)
+    for limit in [1, 2, 5, 50, 1, 2]:  # plans made, then reused; each limit its own statement
+        found, sql = statements(lambda: prepared.instances("user", "maya", limit=limit))
+        expected, expected_sql = statements(lambda: list(owned("user", "maya")[:limit]))
+        assert [snapshot(b) for b in found] == [snapshot(b) for b in expected], limit
+        assert sql == expected_sql and len(sql) == 1, limit
+    assert [b.label for b in prepared.instances("user", "maya", limit=3)] == ["b0", "b1", "b2"]
+    assert [b.label for b in prepared.instances("user", "maya")] == ["b0", "b1", "b2", "b3", "student"]
+    # Outside 1..MAX_LIMIT (or not an int) the queryset slices it, as it would.
+    assert len(prepared.instances("user", "maya", limit=PreparedQuery.MAX_LIMIT + 1)) == 5
+    assert prepared.instances("user", "maya", limit=0) == []
+    with pytest.raises(ValueError):
+        prepared.instances("user", "maya", limit=-1)
+
+
 def test_values_the_lookup_would_change_take_the_queryset_path(blocks):
     # iexact escapes % and _ for LIKE: swapping a raw value in would match "maya_2" for "maya%2".
     prepared = PreparedQuery(lambda owner_id: Block.objects.filter(owner_id__iexact=owner_id).order_by("label", "id"))

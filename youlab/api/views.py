@@ -4,6 +4,7 @@ JSON 404 for paths that match no route."""
 import re
 
 from django.http import JsonResponse
+from django.utils.functional import SimpleLazyObject
 from django.urls import Resolver404, resolve
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -51,7 +52,10 @@ class RepresentedListMixin:
     """A ListAPIView whose page rows go through represent() (same output, fields built once)."""
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # Built when the pagination first uses it: a view with first_page() (Pagination) answers
+        # a short first page without it.
+        queryset = SimpleLazyObject(lambda: self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(queryset)
         return self.get_paginated_response([represent(self.serializer_class, item) for item in page])
 
 

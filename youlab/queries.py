@@ -55,10 +55,11 @@ class PreparedQuery:
         self._never = False  # the shape cannot be built with placeholders (a UUID field, say)
 
     def instances(self, *values: str, limit: int | None = None) -> list[Model]:
-        if limit is not None and (type(limit) is not int or not 0 < limit <= self.MAX_LIMIT):
-            return list(self._build(*values)[:limit])  # the queryset slices (or refuses) it
-        if self._never or len(values) != self._arity or not all(isinstance(value, str) for value in values):
-            return list(self._sliced(self._build(*values), limit))  # the queryset converts (or refuses) them
+        plannable_limit = limit is None or (type(limit) is int and 0 < limit <= self.MAX_LIMIT)
+        if (self._never or not plannable_limit or len(values) != self._arity
+                or not all(isinstance(value, str) for value in values)):
+            # The queryset converts (or refuses) other values and slices (or refuses) other limits.
+            return list(self._sliced(self._build(*values), limit))
         # The characters, as the database gets them (a TextChoices member is a str too).
         values = tuple(str.__str__(value) for value in values)
         model = self._model or self._learn_model()

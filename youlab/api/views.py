@@ -4,8 +4,8 @@ JSON 404 for paths that match no route."""
 import re
 
 from django.http import JsonResponse
-from django.utils.functional import SimpleLazyObject
 from django.urls import Resolver404, resolve
+from django.utils.functional import SimpleLazyObject
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response

@@ -43,6 +43,14 @@ _block_by_label = PreparedQuery(
 )
 
 
+def find_block_by_id(block_id) -> Block | None:
+    """The block with this id (a UUID or its text), soft-deleted or not; None if there is none."""
+    return _block_by_id.first(block_id)
+
+
+_block_by_id = PreparedQuery(lambda block_id: Block.objects.filter(pk=block_id), uuid_args=("block_id",))
+
+
 def find_live_block(owner_type: str, owner_id: str, label: str) -> Block | None:
     """The owner's block with this label unless it is soft-deleted; None if there is none."""
     block = find_block(owner_type, owner_id, label)

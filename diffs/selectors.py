@@ -6,6 +6,8 @@ import uuid
 
 from django.db.models import F, QuerySet
 
+from youlab.queries import PreparedQuery
+
 from .exceptions import DiffNotFound
 from .models import PendingDiff
 
@@ -24,6 +26,15 @@ def _with_display_columns(queryset: QuerySet[PendingDiff]) -> QuerySet[PendingDi
         reviewer_username=F("reviewer__username"),
         current_block_version=F("block__version"),
     )
+
+
+def find_diff(diff_id) -> PendingDiff | None:
+    """The diff with this id (a UUID or its text), its own columns only; None if there is none.
+    Every decision starts here (its SQL is built once: youlab.queries)."""
+    return _diff_by_id.first(diff_id)
+
+
+_diff_by_id = PreparedQuery(lambda diff_id: PendingDiff.objects.filter(pk=diff_id), uuid_args=("diff_id",))
 
 
 def get_diff(diff_id) -> PendingDiff:

@@ -29,7 +29,7 @@ from youlab.actors import Actor
 from youlab.errors import InvalidInput, ServiceError
 from youlab.validators import validate_identifier, validate_label, validate_owner_id
 
-from . import edits
+from . import edits, selectors
 from .exceptions import (
     BaseVersionMoved,
     DiffNotFound,
@@ -329,7 +329,7 @@ def _with_idempotency_claim(agent_key_name, idempotency_key, fingerprint, store)
 def _get_for_decision(diff_id) -> PendingDiff:
     # No select_related("block"): approve_diff reads the block on its own, and on Dolt the JOIN
     # made this the slowest statement of an approval (bench/approvals.py).
-    diff = PendingDiff.objects.filter(pk=diff_id).first()
+    diff = selectors.find_diff(diff_id)
     if diff is None:
         raise DiffNotFound(f"no diff {diff_id}")
     if diff.status not in DECIDABLE:
@@ -373,7 +373,7 @@ def approve_diff(
             if diff.operation == Operation.CREATE:
                 block = block_selectors.find_live_block(diff.owner_type, diff.owner_id, diff.label)
             else:
-                block = Block.objects.filter(pk=diff.block_id).first()
+                block = block_selectors.find_block_by_id(diff.block_id)
                 if only_on_base_version and (block is None or block.version != diff.base_version):
                     now = f"at version {block.version}" if block is not None else "gone"
                     raise BaseVersionMoved(

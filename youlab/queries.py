@@ -13,8 +13,9 @@ as a queryset, every time.
 from __future__ import annotations
 
 import inspect
+import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from django.core.exceptions import EmptyResultSet, ValidationError
@@ -33,6 +34,7 @@ class _Plan:
 
 
 _UNPREPARABLE = object()
+_UUID_PLACEHOLDER = 0x796F756C61625F707265706172656400  # b"youlab_prepared", then the argument's number
 
 
 class PreparedQuery:
@@ -47,21 +49,23 @@ class PreparedQuery:
 
     MAX_LIMIT = 1000
 
-    def __init__(self, build: Callable[..., QuerySet]):
+    def __init__(self, build: Callable[..., QuerySet], *, uuid_args: Collection[str] = ()):
+        """`uuid_args` names the arguments compared with a UUIDField (a primary key, say): they
+        take a UUID or its text, which goes into the statement as the field stores it."""
         self._build = build
-        self._arity = len(inspect.signature(build).parameters)
+        names = list(inspect.signature(build).parameters)
+        self._arity = len(names)
+        self._uuid_positions = frozenset(names.index(name) for name in uuid_args)
         self._plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._model: type[Model] | None = None
-        self._never = False  # the shape cannot be built with placeholders (a UUID field, say)
+        self._never = False  # the shape cannot be built with placeholders (a field refused one)
 
-    def instances(self, *values: str, limit: int | None = None) -> list[Model]:
+    def instances(self, *values, limit: int | None = None) -> list[Model]:
         plannable_limit = limit is None or (type(limit) is int and 0 < limit <= self.MAX_LIMIT)
-        if (self._never or not plannable_limit or len(values) != self._arity
-                or not all(isinstance(value, str) for value in values)):
+        swapped = self._as_params(values) if not self._never and plannable_limit else None
+        if swapped is None:
             # The queryset converts (or refuses) other values and slices (or refuses) other limits.
             return list(self._sliced(self._build(*values), limit))
-        # The characters, as the database gets them (a TextChoices member is a str too).
-        values = tuple(str.__str__(value) for value in values)
         model = self._model or self._learn_model()
         if model is None:
             return list(self._sliced(self._build(*values), limit))
@@ -76,7 +80,7 @@ class PreparedQuery:
         if plan is _UNPREPARABLE:
             return list(self._sliced(self._build(*values).using(alias), limit))
         params = list(plan.params)
-        for position, value in zip(plan.positions, values):
+        for position, value in zip(plan.positions, swapped):
             params[position] = value
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
@@ -97,15 +101,43 @@ class PreparedQuery:
         found = self.instances(*values)
         return found[0] if found else None
 
+    def _as_params(self, values) -> tuple | None:
+        """The values as the statement takes them, or None when only the queryset can convert
+        them (a number, None, text that is not a UUID where one is expected)."""
+        if len(values) != self._arity:
+            return None
+        params = []
+        for n, value in enumerate(values):
+            if n in self._uuid_positions:
+                if isinstance(value, str):
+                    try:
+                        value = uuid.UUID(value)  # as UUIDField.to_python reads text
+                    except ValueError:
+                        return None
+                if not isinstance(value, uuid.UUID):
+                    return None
+                params.append(value.hex)
+            elif isinstance(value, str):
+                # The characters, as the database gets them (a TextChoices member is a str too).
+                params.append(str.__str__(value))
+            else:
+                return None
+        return tuple(params)
+
     @staticmethod
     def _sliced(queryset: QuerySet, limit: int | None) -> QuerySet:
         return queryset if limit is None else queryset[:limit]
 
-    def _placeholders(self) -> tuple[str, ...]:
+    def _placeholders(self) -> tuple:
         # Values no caller sends (NUL is not allowed in identifiers), each one distinct, with the
         # characters a lookup would escape (`iexact` escapes % and _ for LIKE): such a lookup
-        # changes its placeholder, so the shape is not prepared.
-        return tuple(f"\x00youlab_prepared%{n}\\\x00" for n in range(self._arity))
+        # changes its placeholder, so the shape is not prepared. A UUID argument's placeholder
+        # is a fixed UUID that spells "youlab_prepared".
+        return tuple(
+            uuid.UUID(int=_UUID_PLACEHOLDER + n) if n in self._uuid_positions
+            else f"\x00youlab_prepared%{n}\\\x00"
+            for n in range(self._arity)
+        )
 
     def _learn_model(self) -> type[Model] | None:
         try:
@@ -135,9 +167,9 @@ class PreparedQuery:
             return _UNPREPARABLE
         params = tuple(params)
         positions = []
-        for placeholder in placeholders:
-            # Each value must reach the statement unchanged and once (a lookup that transforms
-            # it, `icontains` say, or uses it twice, cannot be swapped in).
+        for placeholder in self._as_params(placeholders):
+            # Each value must reach the statement as _as_params makes it, and once (a lookup
+            # that transforms it, `icontains` say, or uses it twice, cannot be swapped in).
             found = [n for n, param in enumerate(params) if param == placeholder]
             if len(found) != 1 or placeholder in sql:
                 return _UNPREPARABLE

@@ -91,6 +91,32 @@ def test_a_limit_reads_the_querysets_first_rows_with_a_plan_per_limit(blocks):
         prepared.instances("user", "maya", limit=-1)
 
 
+def test_uuid_arguments_take_a_uuid_or_its_text_and_run_the_querysets_statement(blocks):
+    import uuid
+
+    from django.core.exceptions import ValidationError
+
+    def by_pk(pk):
+        return Block.objects.filter(pk=pk)
+
+    built = []
+    prepared = PreparedQuery(lambda pk: built.append(pk) or by_pk(pk), uuid_args=("pk",))
+    target = blocks[0].pk
+    for value in [target, str(target), target.hex, str(target).upper(), f"{{{target}}}", f"urn:uuid:{target}"]:
+        found, sql = statements(lambda: prepared.instances(value))
+        expected, expected_sql = statements(lambda: list(by_pk(value)))
+        assert [snapshot(b) for b in found] == [snapshot(b) for b in expected] and len(found) == 1, value
+        assert sql == expected_sql and len(sql) == 1, value
+    assert len(built) == 2  # learning the model and the plan: never again for new values
+    assert prepared.first(uuid.uuid4()) is None
+    assert prepared.first(None) is None  # the queryset's answer for pk=None
+    with pytest.raises(ValidationError):  # as the queryset refuses it
+        prepared.first("not-a-uuid")
+    mixed = PreparedQuery(lambda pk, label: Block.objects.filter(pk=pk, label=label), uuid_args=("pk",))
+    assert mixed.first(target, "student").pk == target
+    assert mixed.first(target, "journey") is None
+
+
 def test_values_the_lookup_would_change_take_the_queryset_path(blocks):
     # iexact escapes % and _ for LIKE: swapping a raw value in would match "maya_2" for "maya%2".
     prepared = PreparedQuery(lambda owner_id: Block.objects.filter(owner_id__iexact=owner_id).order_by("label", "id"))

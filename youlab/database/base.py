@@ -5,8 +5,11 @@ round trip per request, for a connection that is nearly always alive (bench/api_
 the first operation on a reused connection is the check: if it fails because the connection is
 dead (the server restarted or dropped it while idle: "gone away" / "lost connection"), the
 connection is opened again and that operation runs once more. Only where a retry cannot repeat a
-write: the operation is switching autocommit (the start of a transaction), a read, or a
-statement the server never received (2006). Anything else fails as before (the API answers 503
+write: the operation starts a transaction (START TRANSACTION) or switches autocommit, is a read,
+or is a statement the server never received (2006).
+
+Transactions start with START TRANSACTION in autocommit mode rather than by switching autocommit
+off and on again around them: one round trip per transaction instead of two. Anything else fails as before (the API answers 503
 database_unavailable) and the request after it reconnects.
 """
 
@@ -16,6 +19,7 @@ import contextlib
 
 from django.db import OperationalError
 from django.db.backends.mysql import base as mysql
+from django.db.backends.utils import debug_transaction
 
 # mysqlclient: server has gone away (2006: nothing was sent), lost the connection during a query
 # (2013) or while reading the answer (2055), disconnected by the server for inactivity (4031).
@@ -86,15 +90,35 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
     def create_cursor(self, name=None):
         return CursorWrapper(self.connection.cursor(), self)
 
+    def _start_transaction_under_autocommit(self):
+        # Django's atomic() calls this, when a backend has it, instead of switching autocommit
+        # off: START TRANSACTION is one round trip where SET autocommit=0 and, after the
+        # COMMIT, SET autocommit=1 were two. The session stays in autocommit mode, so switching
+        # it back on afterwards sends nothing (_set_autocommit).
+        with debug_transaction(self, "BEGIN"):
+            self._first_operation(self._start_transaction)
+
+    def _start_transaction(self):
+        with self.wrap_database_errors, self.connection.cursor() as cursor:
+            cursor.execute("START TRANSACTION")
+
     def _set_autocommit(self, autocommit):
+        # mysqlclient knows the session's mode from the server's last answer (no round trip).
+        if autocommit and self.connection.get_autocommit():
+            return
+        self._first_operation(lambda: super(DatabaseWrapper, self)._set_autocommit(autocommit))
+
+    def _first_operation(self, operation):
+        """Run a transaction-control operation; if it finds a reused connection dead, reconnect
+        and run it once more (it starts or ends nothing that could be repeated)."""
         if not self.unverified:
-            return super()._set_autocommit(autocommit)
+            return operation()
         try:
-            super()._set_autocommit(autocommit)
+            operation()
         except OperationalError as exc:  # Django's: wrap_database_errors translated it
             if _lost(exc) is None:
                 raise
             with self.wrap_database_errors:  # (a server still down: Django's error, as without the retry)
                 self.reconnect()
-            super()._set_autocommit(autocommit)
+            operation()
         self.unverified = False

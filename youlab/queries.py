@@ -38,8 +38,8 @@ _UUID_PLACEHOLDER = 0x796F756C61625F707265706172656400  # b"youlab_prepared", th
 
 
 class PreparedQuery:
-    """`build(*values)` returns the queryset for those values (all strings, compared with `=`
-    and friends); `instances(*values)` returns what `list(build(*values))` would, and
+    """`build(*values)` returns the queryset for those values (strings compared with `=` and
+    friends, or UUIDs: `uuid_args`); `instances(*values)` returns what `list(build(*values))` would, and
     `instances(*values, limit=n)` what `list(build(*values)[:n])` would (a list's first page).
 
     Plans are kept per connection object (one per thread and database alias), so converters

@@ -6,11 +6,11 @@ the first operation on a reused connection is the check: if it fails because the
 dead (the server restarted or dropped it while idle: "gone away" / "lost connection"), the
 connection is opened again and that operation runs once more. Only where a retry cannot repeat a
 write: the operation starts a transaction (START TRANSACTION) or switches autocommit, is a read,
-or is a statement the server never received (2006).
+or is a statement the server never received (2006). Anything else fails as before (the API
+answers 503 database_unavailable) and the request after it reconnects.
 
 Transactions start with START TRANSACTION in autocommit mode rather than by switching autocommit
-off and on again around them: one round trip per transaction instead of two. Anything else fails as before (the API answers 503
-database_unavailable) and the request after it reconnects.
+off and on again around them: one round trip per transaction instead of two.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class DatabaseWrapper(mysql.DatabaseWrapper):
         """Run a transaction-control operation; if it finds a reused connection dead, reconnect
         and run it once more (it starts or ends nothing that could be repeated)."""
         if not self.unverified:
-            return operation()
+            operation()
+            return
         try:
             operation()
         except OperationalError as exc:  # Django's: wrap_database_errors translated it

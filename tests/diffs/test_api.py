@@ -563,3 +563,23 @@ def test_open_proposals_per_key_and_block_are_capped(agent, other_agent, staff, 
     assert post(agent, diffs_url(), {"operation": "append", "text": "one more"}).status_code == 201
     settings.YOULAB_MAX_OPEN_PROPOSALS = 0  # no cap
     assert post(agent, diffs_url(), {"operation": "append", "text": "and more"}).status_code == 201
+
+
+def test_a_proposal_without_an_idempotency_key_answers_what_rendering_it_twice_did(agent):
+    # It used to be rendered, parsed and rendered again (as an Idempotency-Key's stored answer
+    # still is); rendering once must give the same bytes.
+    from rest_framework.renderers import JSONRenderer
+
+    make_block(owner_id="m\u00e4ya", label="\u76ee\u6807", content="one\ntwo \u00e9\U0001F600\n")
+    text = "\u00e9\U0001F600\u2028\u2029\u200b\ufeff\"\\/<>&'\t\r\n\u0085\u05d0\u0301 "
+    bodies = [
+        {"operation": "append", "text": text, "reasoning": text, "agent_id": "a\u00e9\U0001F600"},
+        {"operation": "insert", "insert_line": 1, "new_str": text, "reasoning": "r"},
+        {"operation": "memory_insert", "arguments": {"insert_line": 0, "new_str": "x"}, "reasoning": "r"},
+        {"operation": "str_replace", "old_str": "one", "new_str": "\U0001F600" * 100, "reasoning": "r"},
+        {"operation": "rethink", "new_memory": text * 50, "reasoning": "r"},
+    ]
+    for body in bodies:
+        response = post(agent, diffs_url("\u76ee\u6807", "m\u00e4ya"), body)
+        assert response.status_code == 201, response.content
+        assert JSONRenderer().render(json.loads(response.content)) == response.content

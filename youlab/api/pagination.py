@@ -51,7 +51,8 @@ class Pagination(LimitOffsetPagination):
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
         if self.offset == 0:
-            first_page = getattr(view, "first_page", None)
+            # (Not with filter backends: first_page reads the unfiltered first page.)
+            first_page = None if getattr(view, "filter_backends", None) else getattr(view, "first_page", None)
             rows = first_page(self.limit) if first_page is not None else list(queryset[:self.limit])
             self.count = len(rows) if len(rows) < self.limit else self.get_count(queryset)
         else:

@@ -43,6 +43,19 @@ _block_by_label = PreparedQuery(
 )
 
 
+def find_live_block_version(owner_type: str, owner_id: str, label: str) -> int | None:
+    """The version of the owner's live block with this label, None if there is none: a
+    conditional read's check, which does not read the text (a v1 block can be 290 KB)."""
+    block = _block_version_by_label.first(owner_type, owner_id, label)
+    return block.version if block is not None and block.deleted_at is None else None
+
+
+_block_version_by_label = PreparedQuery(
+    lambda owner_type, owner_id, label: Block.objects.filter(
+        owner_type=owner_type, owner_id=owner_id, label=label).only("id", "version", "deleted_at").order_by()[:1]
+)
+
+
 def find_block_by_id(block_id) -> Block | None:
     """The block with this id (a UUID or its text), soft-deleted or not; None if there is none."""
     return _block_by_id.first(block_id)

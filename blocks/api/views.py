@@ -120,9 +120,15 @@ class BlockDetail(OwnerMixin, generics.GenericAPIView):
             version = selectors.block_as_of(
                 self.owner_type, self.get_owner_id(), self.get_label(), parse_as_of(as_of))
             return Response(represent(BlockSerializer, version), headers={"ETag": etag(version.version)})
-        block = self.get_block()
+        owner_id, label = self.get_owner_id(), self.get_label()
+        if request.headers.get("If-None-Match"):
+            # Most conditional reads are answered 304: the version alone decides, not the text.
+            version = selectors.find_live_block_version(self.owner_type, owner_id, label)
+            if version is not None and if_none_match(request, version):
+                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(version)})
+        block = selectors.get_live_block(self.owner_type, owner_id, label)
         headers = {"ETag": etag(block.version)}
-        if if_none_match(request, block.version):
+        if if_none_match(request, block.version):  # it became that version since
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(represent(BlockSerializer, block), headers=headers)
 

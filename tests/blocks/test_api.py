@@ -107,6 +107,26 @@ def test_etag_follows_the_version_and_if_none_match_gives_304(agent, maya):
     assert agent.get(url, HTTP_IF_NONE_MATCH="garbage").status_code == 200
 
 
+def test_a_304_reads_the_version_not_the_text(agent, maya, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = api("users", "maya", "blocks", "student")
+    agent.get(url)  # the key is looked up (and cached) and marked used
+    with CaptureQueriesContext(connection) as captured:
+        assert agent.get(url, HTTP_IF_NONE_MATCH='"1"').status_code == 304
+    assert len(captured) == 1 and "`content`" not in captured[0]["sql"]
+    with django_assert_num_queries(2):  # a stale tag: the version, then the block
+        assert agent.get(url, HTTP_IF_NONE_MATCH='"7"').json()["content"] == STUDENT
+    with django_assert_num_queries(1):  # no tag: the block alone
+        assert agent.get(url).status_code == 200
+    block_services.set_block_deleted(block=maya["student"], deleted=True, by=Actor("staff", "rita"))
+    assert_error(agent.get(url, HTTP_IF_NONE_MATCH="*"), 404, "block_not_found")
+    assert_error(agent.get(url, HTTP_IF_NONE_MATCH='"2"'), 404, "block_not_found")
+    assert_error(agent.get(api("users", "maya", "blocks", "nothing"), HTTP_IF_NONE_MATCH="*"), 404,
+                 "block_not_found")
+
+
 def test_unknown_block_is_404_block_not_found(agent, maya):
     error = assert_error(agent.get(api("users", "maya", "blocks", "goals")), 404, "block_not_found")
     assert error["details"]["label"] == "goals"

@@ -65,11 +65,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Marks agent API and admin GETs whose reads may go to a standby (DATABASE_REPLICA_URLS).
     "youlab.routing.ReplicaReadsMiddleware",
-    # Django's own session, CSRF, auth and messages middleware, which an agent's API request (an
-    # API key, no session) passes straight through (youlab.api.middleware).
-    "youlab.api.middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "youlab.api.middleware.CsrfViewMiddleware",
+    # Django's own (`check --deploy` looks for these very names).
+    "django.middleware.csrf.CsrfViewMiddleware",
+    # Django's auth and messages middleware, which an agent's API request (an API key, no
+    # session) passes straight through (youlab.api.middleware).
     "youlab.api.middleware.AuthenticationMiddleware",
     "youlab.api.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

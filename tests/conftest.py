@@ -5,6 +5,7 @@ utf8mb4_0900_ai_ci. If the server is not there the run fails at database setup: 
 skipped for a missing Dolt.
 """
 
+import secrets
 from datetime import timedelta
 
 import MySQLdb
@@ -52,6 +53,25 @@ def staff_user(db, django_user_model):
 
 
 # --- API clients: an agent key, a staff login, nobody -------------------------------------------
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """Django's default cache on the Redis that `make test` started, as with CACHE_URL in a
+    deployment (youlab.cache.RedisCache), under a key prefix of this test's own."""
+    from django.core.cache import cache
+
+    from tests.servers import redis_url
+
+    prefix = f"test-{secrets.token_hex(6)}"
+    settings.CACHES = {"default": {
+        "BACKEND": "youlab.cache.RedisCache", "LOCATION": redis_url(),
+        "KEY_PREFIX": prefix, "OPTIONS": {"socket_timeout": 2},
+    }}
+    yield cache
+    client = cache._cache.get_client(write=True)  # only this test's keys (clear() flushes the db)
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(key)
 
 
 @pytest.fixture

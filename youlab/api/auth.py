@@ -5,7 +5,7 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -13,6 +13,7 @@ from rest_framework import authentication, exceptions, throttling
 from rest_framework_api_key.permissions import KeyParser
 
 from youlab.actors import Actor
+from youlab.cache import count_in_window, window_seconds_left
 from youlab.keys import note_key_use
 from youlab.models import AgentKey
 
@@ -151,8 +152,8 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
     """Per-key request rate (REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['agent']), in fixed windows.
 
     A key's first request opens a window of the rate's period; each request adds one to the
-    window's counter in the shared cache (one INCR); past the limit the key gets 429 until the
-    window closes (Retry-After: the rest of the window). DRF's sliding log kept every request's
+    window's counter in the shared cache (with Redis one round trip: youlab.cache); past the limit
+    the key gets 429 until the window closes (Retry-After: the rest of the window). DRF's sliding log kept every request's
     time in one list that was read, unpickled, pickled and written back on every request, growing
     with the rate (bench/api_reads.py). A fixed window may let up to twice the rate through around
     the moment one window closes and the next opens; that is the bound this limit keeps.
@@ -184,24 +185,13 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
 
     def _count(self) -> int:
         """This request's number in the key's current window (opening one if none is open)."""
-        try:
-            count = self.cache.incr(self.key)
-        except ValueError:  # no open window
-            if self.cache.add(self.key, 1, self.duration):
-                self.cache.set(f"{self.key}:opened", self.timer(), self.duration)
-                return 1
-            count = self.cache.incr(self.key)  # another request opened it just now
-        if count == 1:
-            # The window closed between the cache's existence check and its INCR, which then
-            # made a counter without expiry: give it one.
-            self.cache.touch(self.key, self.duration)
-        return count
+        return count_in_window(caches[DEFAULT_CACHE_ALIAS], self.key, self.duration, timer=self.timer)
 
     def wait(self):
         try:
-            opened = self.cache.get(f"{self.key}:opened")
+            left = window_seconds_left(caches[DEFAULT_CACHE_ALIAS], self.key, self.duration, timer=self.timer)
         except Exception:
-            opened = None
-        if opened is None:
+            left = None
+        if left is None:
             return self.duration
-        return max(opened + self.duration - self.timer(), 1)
+        return max(left, 1)

@@ -1,0 +1,80 @@
+"""The shared cache's backend (youlab.cache) on a real Redis: the rate limit's window counter and
+what the API does with it."""
+
+import threading
+import time
+
+import pytest
+from django.core.cache import caches
+
+from tests.support import api, assert_error
+from youlab.cache import RedisCache, count_in_window, window_seconds_left
+from youlab.keys import revoke_agent_keys
+
+
+def test_the_deployment_cache_is_ours(redis_cache):
+    assert isinstance(caches["default"], RedisCache)
+
+
+def test_a_window_counts_from_one_and_closes_after_its_period(redis_cache):
+    backend = caches["default"]
+    assert window_seconds_left(backend, "w", 1, timer=time.time) is None
+    assert [count_in_window(backend, "w", 1, timer=time.time) for _ in range(3)] == [1, 2, 3]
+    assert 0 < window_seconds_left(backend, "w", 1, timer=time.time) <= 1
+    assert redis_cache.get("w") == 3  # the counter is an ordinary cache value
+    time.sleep(1.1)
+    assert window_seconds_left(backend, "w", 1, timer=time.time) is None
+    assert count_in_window(backend, "w", 1, timer=time.time) == 1
+
+
+def test_concurrent_counts_are_neither_lost_nor_left_without_expiry(redis_cache):
+    def count(n):
+        backend = caches["default"]  # each thread has its own backend and connection pool
+        for _ in range(n):
+            count_in_window(backend, "busy", 60, timer=time.time)
+
+    threads = [threading.Thread(target=count, args=(50,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert redis_cache.get("busy") == 400
+    assert 0 < window_seconds_left(caches["default"], "busy", 60, timer=time.time) <= 60
+
+
+def test_a_window_the_generic_backend_opened_is_counted_on(redis_cache):
+    """A counter set through the cache API (as Django's own incr would find it) keeps counting."""
+    redis_cache.set("old", 5, 60)
+    assert count_in_window(caches["default"], "old", 60, timer=time.time) == 6
+
+
+def test_one_redis_client_serves_every_operation(redis_cache):
+    client = caches["default"]._cache
+    assert client.get_client("a", write=True) is client.get_client("b", write=True)
+    assert client.get_client("a") is client.get_client("a", write=True)  # one server: one pool
+
+
+@pytest.mark.django_db
+def test_keys_are_throttled_per_key_in_redis(agent, other_agent, redis_cache, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "3/minute"}}
+    for _ in range(3):
+        assert agent.get(api("tools")).status_code == 200
+    response = agent.get(api("tools"))
+    error = assert_error(response, 429, "throttled")
+    assert 0 < int(response["Retry-After"]) <= 60 and 0 < error["details"]["retry_after_seconds"] <= 60
+    assert other_agent.get(api("tools")).status_code == 200  # its own window
+
+
+@pytest.mark.django_db
+def test_the_rate_limit_window_reopens_in_redis(agent, redis_cache, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "2/second"}}
+    assert [agent.get(api("tools")).status_code for _ in range(3)] == [200, 200, 429]
+    time.sleep(1.1)
+    assert agent.get(api("tools")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_is_refused_at_once_with_the_key_cache_in_redis(agent, agent_key, redis_cache):
+    assert agent.get(api("tools")).status_code == 200  # verified and cached
+    assert revoke_agent_keys(name="tutor") == 1
+    assert agent.get(api("tools")).status_code == 401

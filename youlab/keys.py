@@ -95,18 +95,18 @@ def revoke_agent_keys(*, name: str, prefix: str | None = None, by: Actor | None 
     return len(revoked)
 
 
-def note_key_use(api_key: AgentKey) -> None:
+def note_key_use(api_key: AgentKey) -> bool:
     """Set last_used_at when it is more than LAST_USED_RESOLUTION old, once for all workers.
     Best effort: a concurrent request of the same key writing the same cell (Dolt's 1213) must
-    not fail the request it serves."""
+    not fail the request it serves. True when this call set it (on `api_key` too)."""
     now = timezone.now()
     if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
-        return
+        return False
     # The instance may come from the verified-key cache, with an old last_used_at: the shared
     # cache (CACHE_URL) says whether some worker wrote it this minute already.
     try:
         if not cache.add(f"agentkey:used:{api_key.prefix}", 1, LAST_USED_RESOLUTION.total_seconds()):
-            return
+            return False
     except Exception:  # noqa: BLE001 (no cache: the row's own value is the gate)
         pass
     api_key.last_used_at = now
@@ -116,4 +116,5 @@ def note_key_use(api_key: AgentKey) -> None:
         with transaction.atomic():
             AgentKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     except DatabaseError:
-        pass
+        return False
+    return True

@@ -78,3 +78,20 @@ def test_a_revoked_key_is_refused_at_once_with_the_key_cache_in_redis(agent, age
     assert agent.get(api("tools")).status_code == 200  # verified and cached
     assert revoke_agent_keys(name="tutor") == 1
     assert agent.get(api("tools")).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_cached_key_carries_the_last_use_its_request_wrote(agent, agent_key, redis_cache):
+    """Otherwise every request would ask the cache whether this minute's write was done, until
+    the cached copy expired (one more round trip per request)."""
+    from youlab.api.auth import _cache_key
+    from youlab.models import AgentKey
+
+    assert agent.get(api("tools")).status_code == 200
+    written = AgentKey.objects.get(pk=agent_key[0].pk).last_used_at
+    assert written is not None
+    assert redis_cache.get(_cache_key(agent_key[0].prefix))[1].last_used_at == written
+    client = caches["default"]._cache.get_client(write=True)
+    client.delete(caches["default"].make_and_validate_key(f"agentkey:used:{agent_key[0].prefix}"))
+    assert agent.get(api("tools")).status_code == 200  # within the minute: no second write
+    assert AgentKey.objects.get(pk=agent_key[0].pk).last_used_at == written

@@ -52,11 +52,19 @@ def verified_api_key(key: str) -> AgentKey:
     if hit is not None and hmac.compare_digest(hit[0], digest):
         return hit[1]
     api_key = AgentKey.objects.get_from_key(key)
+    _remember_verified_key(key, api_key)
+    return api_key
+
+
+def _remember_verified_key(key: str, api_key: AgentKey) -> None:
+    ttl = _key_cache_ttl()
+    if ttl <= 0:
+        return
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     try:
-        cache.set(cache_key, (digest, api_key), ttl)
+        cache.set(_cache_key(key.partition(".")[0]), (digest, api_key), ttl)
     except Exception:
         logger.warning("key cache unavailable; not caching the key", exc_info=True)
-    return api_key
 
 
 @receiver(post_save, sender=AgentKey)
@@ -130,7 +138,10 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         # manager's is_valid(), not the model's.
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
-        note_key_use(api_key)
+        if note_key_use(api_key):
+            # The cached copy now carries the new last_used_at; with the old one every request
+            # would ask the cache whether the minute's write was done, until the entry expired.
+            _remember_verified_key(key, api_key)
         return Agent(api_key), api_key
 
     def authenticate_header(self, request):

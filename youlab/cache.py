@@ -45,6 +45,14 @@ class RedisCache(DjangoRedisCache):
         _, count = pipeline.execute()
         return count
 
+    def replace(self, key: str, value) -> bool:
+        """Set `key` only while it exists, keeping its expiry (SET XX KEEPTTL): a value deleted in
+        the meantime (a revoked key's cache entry) is not brought back, nor one kept longer.
+        True when it was set."""
+        redis_key = self.make_and_validate_key(key)
+        client = self._cache.get_client(redis_key, write=True)
+        return bool(client.set(redis_key, self._cache._serializer.dumps(value), xx=True, keepttl=True))
+
     def window_seconds_left(self, key: str, seconds: int) -> float | None:
         """Seconds until the window `key` closes; None when no window is open."""
         redis_key = self.make_and_validate_key(key)

@@ -95,3 +95,28 @@ def test_the_cached_key_carries_the_last_use_its_request_wrote(agent, agent_key,
     client.delete(caches["default"].make_and_validate_key(f"agentkey:used:{agent_key[0].prefix}"))
     assert agent.get(api("tools")).status_code == 200  # within the minute: no second write
     assert AgentKey.objects.get(pk=agent_key[0].pk).last_used_at == written
+
+
+def test_replace_sets_only_over_an_entry_still_there_and_keeps_its_expiry(redis_cache):
+    backend = caches["default"]
+    assert backend.replace("gone", "new") is False
+    assert redis_cache.get("gone") is None  # a deleted entry (a revoked key's) is not brought back
+    redis_cache.set("there", "old", 30)
+    assert backend.replace("there", ("digest", [1, 2])) is True
+    assert redis_cache.get("there") == ("digest", [1, 2])
+    client = backend._cache.get_client(write=True)
+    assert 0 < client.ttl(backend.make_and_validate_key("there")) <= 30
+
+
+@pytest.mark.django_db
+def test_a_key_revoked_while_its_last_use_is_written_is_not_cached_again(agent, agent_key, redis_cache):
+    """The revocation deletes the cache entry; the request that wrote last_used_at just before
+    must not put the unrevoked copy back (SET XX)."""
+    from youlab.api import auth
+    from youlab.models import AgentKey
+
+    entry = auth._cache_key(agent_key[0].prefix)
+    api_key = AgentKey.objects.get(pk=agent_key[0].pk)
+    redis_cache.delete(entry)  # what the revocation's post_save did meanwhile
+    auth._refresh_verified_key(agent_key[1], api_key)
+    assert redis_cache.get(entry) is None

@@ -13,7 +13,7 @@ from rest_framework import authentication, exceptions, throttling
 from rest_framework_api_key.permissions import KeyParser
 
 from youlab.actors import Actor
-from youlab.cache import count_in_window, window_seconds_left
+from youlab.cache import RedisCache, count_in_window, window_seconds_left
 from youlab.keys import note_key_use
 from youlab.models import AgentKey
 
@@ -52,19 +52,27 @@ def verified_api_key(key: str) -> AgentKey:
     if hit is not None and hmac.compare_digest(hit[0], digest):
         return hit[1]
     api_key = AgentKey.objects.get_from_key(key)
-    _remember_verified_key(key, api_key)
+    try:
+        cache.set(cache_key, (digest, api_key), ttl)
+    except Exception:
+        logger.warning("key cache unavailable; not caching the key", exc_info=True)
     return api_key
 
 
-def _remember_verified_key(key: str, api_key: AgentKey) -> None:
-    ttl = _key_cache_ttl()
-    if ttl <= 0:
+def _refresh_verified_key(key: str, api_key: AgentKey) -> None:
+    """Put a key whose last_used_at this request wrote back in the shared cache: with the old copy
+    every request asked Redis whether the minute's write was done, until the entry expired. Only
+    over an entry still there, with its expiry (SET XX KEEPTTL): one a revocation deleted
+    meanwhile stays deleted. (The per-process cache answers that question without a round trip;
+    it is left alone.)"""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if _key_cache_ttl() <= 0 or not isinstance(backend, RedisCache):
         return
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     try:
-        cache.set(_cache_key(key.partition(".")[0]), (digest, api_key), ttl)
+        backend.replace(_cache_key(key.partition(".")[0]), (digest, api_key))
     except Exception:
-        logger.warning("key cache unavailable; not caching the key", exc_info=True)
+        logger.warning("key cache unavailable; not refreshing the key", exc_info=True)
 
 
 @receiver(post_save, sender=AgentKey)
@@ -139,9 +147,7 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         if api_key.has_expired:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         if note_key_use(api_key):
-            # The cached copy now carries the new last_used_at; with the old one every request
-            # would ask the cache whether the minute's write was done, until the entry expired.
-            _remember_verified_key(key, api_key)
+            _refresh_verified_key(key, api_key)
         return Agent(api_key), api_key
 
     def authenticate_header(self, request):
@@ -164,9 +170,9 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
 
     A key's first request opens a window of the rate's period; each request adds one to the
     window's counter in the shared cache (with Redis one round trip: youlab.cache); past the limit
-    the key gets 429 until the window closes (Retry-After: the rest of the window). DRF's sliding log kept every request's
-    time in one list that was read, unpickled, pickled and written back on every request, growing
-    with the rate (bench/api_reads.py). A fixed window may let up to twice the rate through around
+    the key gets 429 until the window closes (Retry-After: the rest of the window). DRF's sliding
+    log kept every request's time in one list that was read, unpickled, pickled and written back
+    on every request, growing with the rate (bench/api_reads.py). A fixed window may let up to twice the rate through around
     the moment one window closes and the next opens; that is the bound this limit keeps.
     """
 

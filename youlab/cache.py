@@ -37,12 +37,18 @@ class RedisCache(DjangoRedisCache):
     def count_in_window(self, key: str, seconds: int) -> int:
         """One more in the counter `key`, opening a window of `seconds` when none is open; the
         count including this one. One round trip: SET NX EX and INCR inside MULTI/EXEC, so the
-        window cannot close between them (an INCR would then make a counter without expiry)."""
+        window cannot close between them (an INCR would then make a counter without expiry).
+        A counter found without expiry (written by other code) gets one: else it would count
+        forever and, past the limit, refuse its key for good."""
         redis_key = self.make_and_validate_key(key)
-        pipeline = self._cache.get_client(redis_key, write=True).pipeline(transaction=True)
+        client = self._cache.get_client(redis_key, write=True)
+        pipeline = client.pipeline(transaction=True)
         pipeline.set(redis_key, 0, ex=seconds, nx=True)
         pipeline.incr(redis_key)
-        _, count = pipeline.execute()
+        pipeline.ttl(redis_key)
+        _, count, ttl = pipeline.execute()
+        if ttl == -1:  # no expiry
+            client.expire(redis_key, seconds)
         return count
 
     def replace(self, key: str, value) -> bool:

@@ -120,3 +120,14 @@ def test_a_key_revoked_while_its_last_use_is_written_is_not_cached_again(agent, 
     redis_cache.delete(entry)  # what the revocation's post_save did meanwhile
     auth._refresh_verified_key(agent_key[1], api_key)
     assert redis_cache.get(entry) is None
+
+
+def test_a_counter_found_without_expiry_gets_one(redis_cache):
+    """Left by other code (an older worker's EXISTS + INCR that raced a window's end): without
+    an expiry it would count forever and, past the limit, refuse its key for good."""
+    backend = caches["default"]
+    redis_cache.set("stuck", 5, None)
+    assert count_in_window(backend, "stuck", 1, timer=time.time) == 6
+    assert 0 < window_seconds_left(backend, "stuck", 1, timer=time.time) <= 1
+    time.sleep(1.1)
+    assert count_in_window(backend, "stuck", 1, timer=time.time) == 1

@@ -210,7 +210,10 @@ def _fmt(value) -> str:
 
 
 def emit_json(bench: str, result: dict) -> None:
-    print(json.dumps({"bench": bench, "dolt_port": PORT, **result}, ensure_ascii=False))
+    # Which cache the app ran with: Redis (CACHE_URL, as deployed) costs every agent request
+    # round trips the per-process cache does not (docs/performance.md, fourth pass).
+    cache = "redis" if os.environ.get("CACHE_URL") else "per-process"
+    print(json.dumps({"bench": bench, "dolt_port": PORT, "cache": cache, **result}, ensure_ascii=False))
 
 
 # --- gunicorn ------------------------------------------------------------------------------------

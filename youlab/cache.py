@@ -59,7 +59,7 @@ class RedisCache(DjangoRedisCache):
         client = self._cache.get_client(redis_key, write=True)
         return bool(client.set(redis_key, self._cache._serializer.dumps(value), xx=True, keepttl=True))
 
-    def window_seconds_left(self, key: str, seconds: int) -> float | None:
+    def window_seconds_left(self, key: str) -> float | None:
         """Seconds until the window `key` closes; None when no window is open."""
         redis_key = self.make_and_validate_key(key)
         left_ms = self._cache.get_client(redis_key).pttl(redis_key)
@@ -86,7 +86,8 @@ def count_in_window(cache, key: str, seconds: int, *, timer) -> int:
 
 
 def window_seconds_left(cache, key: str, seconds: int, *, timer) -> float | None:
+    """Seconds until the window `key` (of `seconds`) closes; None when no window is open."""
     if isinstance(cache, RedisCache):
-        return cache.window_seconds_left(key, seconds)
+        return cache.window_seconds_left(key)
     opened = cache.get(f"{key}:opened")
     return None if opened is None else opened + seconds - timer()

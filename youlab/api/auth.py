@@ -37,13 +37,17 @@ def _cache_key(prefix: str) -> str:
     return _CACHE_PREFIX + hashlib.sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _cache_entry(key: str) -> tuple[str, str]:
+    """Where `key`'s verified copy is cached (under its prefix), and the digest that must match."""
+    return _cache_key(key.partition(".")[0]), hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def verified_api_key(key: str) -> AgentKey:
     """The usable (not revoked) AgentKey for `key`, or AgentKey.DoesNotExist."""
     ttl = _key_cache_ttl()
     if ttl <= 0:
         return AgentKey.objects.get_from_key(key)
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    cache_key = _cache_key(key.partition(".")[0])
+    cache_key, digest = _cache_entry(key)
     try:
         hit = cache.get(cache_key)
     except Exception:
@@ -68,9 +72,9 @@ def _refresh_verified_key(key: str, api_key: AgentKey) -> None:
     backend = caches[DEFAULT_CACHE_ALIAS]
     if _key_cache_ttl() <= 0 or not isinstance(backend, RedisCache):
         return
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    cache_key, digest = _cache_entry(key)
     try:
-        backend.replace(_cache_key(key.partition(".")[0]), (digest, api_key))
+        backend.replace(cache_key, (digest, api_key))
     except Exception:
         logger.warning("key cache unavailable; not refreshing the key", exc_info=True)
 
@@ -172,11 +176,18 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
     window's counter in the shared cache (with Redis one round trip: youlab.cache); past the limit
     the key gets 429 until the window closes (Retry-After: the rest of the window). DRF's sliding
     log kept every request's time in one list that was read, unpickled, pickled and written back
-    on every request, growing with the rate (bench/api_reads.py). A fixed window may let up to twice the rate through around
-    the moment one window closes and the next opens; that is the bound this limit keeps.
+    on every request, growing with the rate (bench/api_reads.py). A fixed window may let up to
+    twice the rate through around the moment one window closes and the next opens; that is the
+    bound this limit keeps.
     """
 
     scope = "agent"
+
+    @property
+    def cache(self):
+        # The backend itself, not DRF's proxy of it: youlab.cache picks Redis's one-trip path by
+        # the backend's class.
+        return caches[DEFAULT_CACHE_ALIAS]
 
     def get_cache_key(self, request, view):
         if not is_agent(request):
@@ -202,11 +213,11 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
 
     def _count(self) -> int:
         """This request's number in the key's current window (opening one if none is open)."""
-        return count_in_window(caches[DEFAULT_CACHE_ALIAS], self.key, self.duration, timer=self.timer)
+        return count_in_window(self.cache, self.key, self.duration, timer=self.timer)
 
     def wait(self):
         try:
-            left = window_seconds_left(caches[DEFAULT_CACHE_ALIAS], self.key, self.duration, timer=self.timer)
+            left = window_seconds_left(self.cache, self.key, self.duration, timer=self.timer)
         except Exception:
             left = None
         if left is None:

@@ -9,7 +9,7 @@ from django.db.models import F, QuerySet
 from youlab.queries import PreparedQuery
 
 from .exceptions import DiffNotFound
-from .models import PendingDiff
+from .models import DiffStatus, PendingDiff
 
 
 def parse_diff_id(diff_id) -> uuid.UUID:
@@ -35,6 +35,26 @@ def find_diff(diff_id) -> PendingDiff | None:
 
 
 _diff_by_id = PreparedQuery(lambda diff_id: PendingDiff.objects.filter(pk=diff_id), uuid_args=("diff_id",))
+
+
+def count_open_proposals(*, owner_type: str, owner_id: str, label: str, agent_key_name: str,
+                         up_to: int) -> int:
+    """How many proposals `agent_key_name` has pending on this block, counting no further than
+    `up_to` (the cap only asks whether it is reached). Read by the diffs_open_per_key index; for
+    caps a prepared statement takes, the ids of up to `up_to` of them (SQL built once)."""
+    if up_to > PreparedQuery.MAX_LIMIT:
+        return _open_proposals(owner_type, owner_id, label, agent_key_name)[:up_to].count()
+    return len(_open_proposals_prepared.instances(owner_type, owner_id, label, agent_key_name, limit=up_to))
+
+
+def _open_proposals(owner_type, owner_id, label, agent_key_name) -> QuerySet[PendingDiff]:
+    return PendingDiff.objects.filter(
+        agent_key_name=agent_key_name, owner_type=owner_type, owner_id=owner_id, label=label,
+        status=DiffStatus.PENDING,
+    ).only("id").order_by()
+
+
+_open_proposals_prepared = PreparedQuery(_open_proposals)
 
 
 def get_diff(diff_id) -> PendingDiff:

@@ -190,10 +190,9 @@ def _check_open_proposals(owner_type, owner_id, label, agent_key_name) -> None:
     limit = max_open_proposals()
     if limit <= 0:
         return
-    open_count = PendingDiff.objects.filter(
-        owner_type=owner_type, owner_id=owner_id, status=DiffStatus.PENDING, label=label,
-        agent_key_name=agent_key_name,
-    ).order_by()[:limit].count()
+    open_count = selectors.count_open_proposals(
+        owner_type=owner_type, owner_id=owner_id, label=label, agent_key_name=agent_key_name, up_to=limit,
+    )
     if open_count >= limit:
         raise TooManyOpenProposals(
             f"{agent_key_name or 'this caller'} already has {open_count} pending proposals for "

@@ -6,7 +6,15 @@ each Redis round trip is on every request's path. Django's backend built a new `
 around its connection pool for every operation (~60 µs), and its `incr()` is two round trips
 (EXISTS, then INCR); the window then needed a third `add` and a fourth `set` when it opened.
 Here a client is made once per pool, and a window is opened and counted in one round trip.
+
+A value stored with a check (`set_checked`: the verified-key cache, whose check is a digest of the
+key) can be read and, when its check matches, a window counted in the same round trip
+(`get_checked_and_count`): the API's two per-request trips to Redis become one, and only a caller
+who presented the key itself is counted in its window.
 """
+
+import hmac
+import pickle
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -33,6 +41,7 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _PooledClientRedisCacheClient
+        self._scripts = {}  # per client (this object is per thread, as Django's caches are)
 
     def count_in_window(self, key: str, seconds: int) -> int:
         """One more in the counter `key`, opening a window of `seconds` when none is open; the
@@ -51,13 +60,68 @@ class RedisCache(DjangoRedisCache):
             client.expire(redis_key, seconds)
         return count
 
-    def replace(self, key: str, value) -> bool:
-        """Set `key` only while it exists, keeping its expiry (SET XX KEEPTTL): a value deleted in
-        the meantime (a revoked key's cache entry) is not brought back, nor one kept longer.
-        True when it was set."""
+    # A checked value is stored as "<check>\n<the value pickled>". The script
+    # compares the check in Redis; a plain comparison is enough there, since the checks are
+    # digests (a caller learns nothing usable from how long a wrong digest matched).
+    _GET_CHECKED_AND_COUNT = """
+        local stored = redis.call('GET', KEYS[1])
+        if not stored or string.sub(stored, 1, #ARGV[1]) ~= ARGV[1] then
+            return {stored}
+        end
+        redis.call('SET', KEYS[2], 0, 'EX', ARGV[2], 'NX')
+        local count = redis.call('INCR', KEYS[2])
+        if redis.call('TTL', KEYS[2]) == -1 then
+            redis.call('EXPIRE', KEYS[2], ARGV[2])
+        end
+        return {stored, count}
+    """
+
+    def set_checked(self, key: str, check: str, value, timeout: float) -> None:
+        """Store `value` under `key` for `timeout` seconds, readable only with `check`."""
         redis_key = self.make_and_validate_key(key)
         client = self._cache.get_client(redis_key, write=True)
-        return bool(client.set(redis_key, self._cache._serializer.dumps(value), xx=True, keepttl=True))
+        client.set(redis_key, self._checked(check, value), px=max(int(timeout * 1000), 1))
+
+    def replace_checked(self, key: str, check: str, value) -> bool:
+        """`set_checked` only while `key` exists, keeping its expiry (SET XX KEEPTTL): a value
+        deleted in the meantime (a revoked key's cache entry) is not brought back, nor one kept
+        longer. True when it was set."""
+        redis_key = self.make_and_validate_key(key)
+        client = self._cache.get_client(redis_key, write=True)
+        return bool(client.set(redis_key, self._checked(check, value), xx=True, keepttl=True))
+
+    def get_checked(self, key: str, check: str):
+        """The value `set_checked` stored under `key` with `check`; None if none or another check."""
+        redis_key = self.make_and_validate_key(key)
+        return self._unchecked(check, self._cache.get_client(redis_key).get(redis_key))
+
+    def get_checked_and_count(self, key: str, check: str, window: str, seconds: int) -> tuple:
+        """(`get_checked(key, check)`, `count_in_window(window, seconds)` when that value was
+        found, else None), in one round trip (a script): a caller without the value's check
+        is not counted."""
+        redis_key, window_key = self.make_and_validate_key(key), self.make_and_validate_key(window)
+        client = self._cache.get_client(redis_key, write=True)
+        script = self._scripts.get(id(client))
+        if script is None:
+            script = self._scripts[id(client)] = client.register_script(self._GET_CHECKED_AND_COUNT)
+        found = script(keys=[redis_key, window_key], args=[self._check_prefix(check), seconds])
+        value = self._unchecked(check, found[0])
+        return value, (found[1] if value is not None and len(found) > 1 else None)
+
+    @staticmethod
+    def _check_prefix(check: str) -> bytes:
+        if "\n" in check:
+            raise ValueError("a check is one line")
+        return check.encode() + b"\n"
+
+    def _checked(self, check: str, value) -> bytes:
+        return self._check_prefix(check) + pickle.dumps(value, self._cache._serializer.protocol)
+
+    def _unchecked(self, check: str, stored):
+        prefix = self._check_prefix(check)
+        if stored is None or not hmac.compare_digest(stored[:len(prefix)], prefix):
+            return None
+        return pickle.loads(stored[len(prefix):])
 
     def window_seconds_left(self, key: str) -> float | None:
         """Seconds until the window `key` closes; None when no window is open."""
@@ -91,3 +155,24 @@ def window_seconds_left(cache, key: str, seconds: int, *, timer) -> float | None
         return cache.window_seconds_left(key)
     opened = cache.get(f"{key}:opened")
     return None if opened is None else opened + seconds - timer()
+
+
+def set_checked(cache, key: str, check: str, value, timeout: float) -> None:
+    """`cache.set_checked` where the backend has it (Redis), else `(check, value)` as a value."""
+    if isinstance(cache, RedisCache):
+        cache.set_checked(key, check, value, timeout)
+    else:
+        cache.set(key, (check, value), timeout)
+
+
+def get_checked_and_count(cache, key: str, check: str, window: str | None, seconds: int, *, timer) -> tuple:
+    """`cache.get_checked_and_count` where the backend has it (Redis), else the same in two
+    steps; with no `window`, only the value (and None)."""
+    if isinstance(cache, RedisCache):
+        if window is None:
+            return cache.get_checked(key, check), None
+        return cache.get_checked_and_count(key, check, window, seconds)
+    stored = cache.get(key)
+    if not (isinstance(stored, tuple) and len(stored) == 2 and hmac.compare_digest(stored[0], check)):
+        return None, None
+    return stored[1], (count_in_window(cache, window, seconds, timer=timer) if window is not None else None)

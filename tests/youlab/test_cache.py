@@ -84,28 +84,102 @@ def test_a_revoked_key_is_refused_at_once_with_the_key_cache_in_redis(agent, age
 def test_the_cached_key_carries_the_last_use_its_request_wrote(agent, agent_key, redis_cache):
     """Otherwise every request would ask the cache whether this minute's write was done, until
     the cached copy expired (one more round trip per request)."""
-    from youlab.api.auth import _cache_key
+    from youlab.api.auth import _cache_entry
     from youlab.models import AgentKey
 
     assert agent.get(api("tools")).status_code == 200
     written = AgentKey.objects.get(pk=agent_key[0].pk).last_used_at
     assert written is not None
-    assert redis_cache.get(_cache_key(agent_key[0].prefix))[1].last_used_at == written
+    assert caches["default"].get_checked(*_cache_entry(agent_key[1])).last_used_at == written
     client = caches["default"]._cache.get_client(write=True)
     client.delete(caches["default"].make_and_validate_key(f"agentkey:used:{agent_key[0].prefix}"))
     assert agent.get(api("tools")).status_code == 200  # within the minute: no second write
     assert AgentKey.objects.get(pk=agent_key[0].pk).last_used_at == written
 
 
-def test_replace_sets_only_over_an_entry_still_there_and_keeps_its_expiry(redis_cache):
+def test_replace_checked_sets_only_over_an_entry_still_there_and_keeps_its_expiry(redis_cache):
     backend = caches["default"]
-    assert backend.replace("gone", "new") is False
-    assert redis_cache.get("gone") is None  # a deleted entry (a revoked key's) is not brought back
-    redis_cache.set("there", "old", 30)
-    assert backend.replace("there", ("digest", [1, 2])) is True
-    assert redis_cache.get("there") == ("digest", [1, 2])
+    assert backend.replace_checked("gone", "d1", "new") is False
+    assert backend.get_checked("gone", "d1") is None  # a deleted entry (a revoked key's) is not brought back
+    backend.set_checked("there", "d1", "old", 30)
+    assert backend.replace_checked("there", "d1", [1, 2]) is True
+    assert backend.get_checked("there", "d1") == [1, 2]
     client = backend._cache.get_client(write=True)
     assert 0 < client.ttl(backend.make_and_validate_key("there")) <= 30
+
+
+def test_a_checked_value_is_read_and_its_window_counted_only_with_its_check(redis_cache):
+    backend = caches["default"]
+    backend.set_checked("entry", "a" * 64, {"key": 1}, 30)
+    assert backend.get_checked("entry", "b" * 64) is None
+    assert backend.get_checked_and_count("entry", "b" * 64, "win", 60) == (None, None)
+    assert backend.get_checked_and_count("entry", "a" * 63, "win", 60) == (None, None)  # the whole check
+    assert backend.get_checked_and_count("missing", "a" * 64, "win", 60) == (None, None)
+    assert redis_cache.get("win") is None  # none of those was counted
+    assert [backend.get_checked_and_count("entry", "a" * 64, "win", 60) for _ in range(2)] == [
+        ({"key": 1}, 1), ({"key": 1}, 2)]
+    assert 0 < window_seconds_left(backend, "win", 60, timer=time.time) <= 60
+    assert count_in_window(backend, "win", 60, timer=time.time) == 3  # the same counter
+    redis_cache.set("stuck", 5, None)  # a counter without expiry gets one here too
+    assert backend.get_checked_and_count("entry", "a" * 64, "stuck", 1) == ({"key": 1}, 6)
+    assert 0 < window_seconds_left(backend, "stuck", 1, timer=time.time) <= 1
+    with pytest.raises(ValueError):
+        backend.set_checked("entry", "two\nlines", "x", 30)
+
+
+def test_the_generic_backend_keeps_checked_values_too(settings):
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from youlab.cache import get_checked_and_count, set_checked
+
+    local = LocMemCache("checked-test", {})
+    set_checked(local, "entry", "a" * 64, "value", 30)
+    assert get_checked_and_count(local, "entry", "b" * 64, "win", 60, timer=time.time) == (None, None)
+    assert local.get("win") is None
+    assert get_checked_and_count(local, "entry", "a" * 64, "win", 60, timer=time.time) == ("value", 1)
+    assert get_checked_and_count(local, "entry", "a" * 64, None, 60, timer=time.time) == ("value", None)
+
+
+class _SentCommands:
+    """Counts the commands this process sends to Redis (a wrapper around redis-py's real send)."""
+
+    def __init__(self, monkeypatch):
+        from redis.connection import AbstractConnection
+
+        self.count = 0
+        send = AbstractConnection.send_packed_command
+
+        def counting(connection, command, check_health=True):
+            self.count += 1
+            return send(connection, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+
+@pytest.mark.django_db
+def test_an_agent_request_with_its_key_cached_makes_one_round_trip_to_redis(agent, redis_cache, monkeypatch,
+                                                                             settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "3/minute"}}
+    assert agent.get(api("tools")).status_code == 200  # verified in the database, then cached
+    sent = _SentCommands(monkeypatch)
+    assert agent.get(api("tools")).status_code == 200
+    assert sent.count == 1  # the key's entry read and the request counted in its window together
+    assert agent.get(api("tools")).status_code == 200
+    assert agent.get(api("tools")).status_code == 429  # each request counted once
+    assert sent.count == 2 + 2  # the 429's Retry-After reads the window's expiry
+
+
+@pytest.mark.django_db
+def test_a_wrong_secret_under_a_keys_prefix_does_not_spend_its_rate(agent, agent_key, redis_cache, settings):
+    from rest_framework.test import APIClient
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "3/minute"}}
+    assert agent.get(api("tools")).status_code == 200  # the key's entry is cached
+    prefix, _, secret = agent_key[1].partition(".")
+    forger = APIClient()
+    forger.credentials(HTTP_AUTHORIZATION=f"Api-Key {prefix}.{'x' * len(secret)}")
+    assert [forger.get(api("tools")).status_code for _ in range(5)] == [401] * 5
+    assert [agent.get(api("tools")).status_code for _ in range(3)] == [200, 200, 429]
 
 
 @pytest.mark.django_db

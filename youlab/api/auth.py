@@ -1,8 +1,8 @@
 """Who is calling the API: an agent (API key) or a staff member (session)."""
 
 import hashlib
-import hmac
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
@@ -13,7 +13,7 @@ from rest_framework import authentication, exceptions, throttling
 from rest_framework_api_key.permissions import KeyParser
 
 from youlab.actors import Actor
-from youlab.cache import RedisCache, count_in_window, window_seconds_left
+from youlab.cache import RedisCache, count_in_window, get_checked_and_count, set_checked, window_seconds_left
 from youlab.keys import note_key_use
 from youlab.models import AgentKey
 
@@ -42,25 +42,30 @@ def _cache_entry(key: str) -> tuple[str, str]:
     return _cache_key(key.partition(".")[0]), hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def verified_api_key(key: str) -> AgentKey:
-    """The usable (not revoked) AgentKey for `key`, or AgentKey.DoesNotExist."""
+def verified_api_key(key: str, *, window: tuple[str, int] | None = None) -> tuple[AgentKey, int | None]:
+    """The usable (not revoked) AgentKey for `key`, or AgentKey.DoesNotExist; and, with a rate
+    `window` (its cache key, its seconds), this request's number in it when the key came from the
+    cache, counted in the same round trip (None: not counted here)."""
     ttl = _key_cache_ttl()
     if ttl <= 0:
-        return AgentKey.objects.get_from_key(key)
+        return AgentKey.objects.get_from_key(key), None
+    backend = caches[DEFAULT_CACHE_ALIAS]
     cache_key, digest = _cache_entry(key)
+    seconds = window[1] if window else 0
     try:
-        hit = cache.get(cache_key)
+        hit, counted = get_checked_and_count(backend, cache_key, digest, window and window[0], seconds,
+                                             timer=time.time)
     except Exception:
         logger.warning("key cache unavailable; checking the key in the database", exc_info=True)
-        return AgentKey.objects.get_from_key(key)
-    if hit is not None and hmac.compare_digest(hit[0], digest):
-        return hit[1]
+        return AgentKey.objects.get_from_key(key), None
+    if hit is not None:
+        return hit, counted
     api_key = AgentKey.objects.get_from_key(key)
     try:
-        cache.set(cache_key, (digest, api_key), ttl)
+        set_checked(backend, cache_key, digest, api_key, ttl)
     except Exception:
         logger.warning("key cache unavailable; not caching the key", exc_info=True)
-    return api_key
+    return api_key, None
 
 
 def _refresh_verified_key(key: str, api_key: AgentKey) -> None:
@@ -74,7 +79,7 @@ def _refresh_verified_key(key: str, api_key: AgentKey) -> None:
         return
     cache_key, digest = _cache_entry(key)
     try:
-        backend.replace(cache_key, (digest, api_key))
+        backend.replace_checked(cache_key, digest, api_key)
     except Exception:
         logger.warning("key cache unavailable; not refreshing the key", exc_info=True)
 
@@ -104,9 +109,12 @@ class Agent:
     is_staff = False
     is_superuser = False
 
-    def __init__(self, api_key: AgentKey):
+    def __init__(self, api_key: AgentKey, *, counted: tuple[str, int] | None = None):
         self.api_key = api_key
         self.name = api_key.name
+        # (window, this request's number in it) when authentication counted the request in the
+        # same round trip as the key's cache read; the rate limit then does not count it again.
+        self.counted = counted
 
     def has_scope(self, scope: str) -> bool:
         return self.api_key.has_scope(scope)
@@ -142,8 +150,9 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
             return None
         if not _plausible_key(key):
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
+        window = AgentKeyRateThrottle.window_for(request, key.partition(".")[0])
         try:
-            api_key = verified_api_key(key)
+            api_key, number = verified_api_key(key, window=window)
         except AgentKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         # get_from_key has checked the hash and `revoked`; expiry is only checked by the
@@ -152,7 +161,7 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("invalid, revoked or expired API key")
         if note_key_use(api_key):
             _refresh_verified_key(key, api_key)
-        return Agent(api_key), api_key
+        return Agent(api_key, counted=(window[0], number) if number is not None else None), api_key
 
     def authenticate_header(self, request):
         return self.keyword
@@ -178,7 +187,9 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
     log kept every request's time in one list that was read, unpickled, pickled and written back
     on every request, growing with the rate (bench/api_reads.py). A fixed window may let up to
     twice the rate through around the moment one window closes and the next opens; that is the
-    bound this limit keeps.
+    bound this limit keeps. A key found in the verified-key cache is counted by authentication, in
+    the same round trip as that read (youlab.cache.get_checked_and_count), so a request refused by
+    permissions (403) counts too; a key read from the database is counted here.
     """
 
     scope = "agent"
@@ -189,10 +200,26 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
         # the backend's class.
         return caches[DEFAULT_CACHE_ALIAS]
 
+    @classmethod
+    def window_for(cls, request, prefix: str) -> tuple[str, int] | None:
+        """(cache key, seconds) of the window the key with `prefix` is counted in, for
+        authentication to count the request in the same round trip as it reads the key; None
+        when this throttle does not apply (no rate, a view without it)."""
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if view is None or not any(issubclass(throttle, cls) for throttle in view.throttle_classes):
+            return None
+        throttle = cls()
+        if throttle.rate is None:
+            return None
+        return throttle.window_key(prefix), throttle.duration
+
+    def window_key(self, prefix: str) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": prefix}
+
     def get_cache_key(self, request, view):
         if not is_agent(request):
             return None  # staff sessions are not throttled here
-        return self.cache_format % {"scope": self.scope, "ident": request.user.api_key.prefix}
+        return self.window_key(request.user.api_key.prefix)
 
     def get_rate(self):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
@@ -203,6 +230,9 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
+        counted = request.user.counted
+        if counted is not None and counted[0] == self.key:
+            return counted[1] <= self.num_requests
         # The limit lives in the shared cache (CACHE_URL). If that does not answer, serve the
         # request rather than fail it: an outage of the cache must not become one of the API.
         try:

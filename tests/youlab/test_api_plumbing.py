@@ -35,6 +35,33 @@ def test_keys_are_throttled_per_key(agent, agent_key, settings):
     cache.clear()
 
 
+@pytest.mark.parametrize("key_cache_seconds", [10, 0])
+@pytest.mark.parametrize("backend", ["per-process", "redis"])
+def test_each_authenticated_request_counts_once_a_scope_refusal_too(settings, request, backend,
+                                                                     key_cache_seconds):
+    """Authentication counts the request in its key's window (with Redis, a cached key in the same
+    round trip as its read; a key read from the database right after); the rate limit does not
+    count it again. A request then refused for its scopes has used the key: it counts."""
+    from tests.factories import make_agent_key
+    from tests.support import client_for_key
+
+    if backend == "redis":
+        request.getfixturevalue("redis_cache")
+    else:
+        cache.clear()
+    settings.YOULAB_API_KEY_CACHE_SECONDS = key_cache_seconds
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "4/minute"}}
+    make_block(owner_id="maya", label="student")
+    reader = client_for_key(make_agent_key(name="reader", scopes=["memory:read"])[1])
+    proposal = {"operation": "append", "text": "x"}
+    assert reader.get(api("users", "maya", "blocks", "student")).status_code == 200
+    assert_error(reader.post(api("users", "maya", "blocks", "student", "diffs"), proposal, format="json"),
+                 403, "scope_required")
+    assert [reader.get(api("users", "maya", "blocks", "student")).status_code for _ in range(3)] == [200, 200, 429]
+    if backend != "redis":
+        cache.clear()
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=ten", "limit=-1", "offset=-1", "offset=x",
                                    "limit=1&limit=2", "offset=99999999999", "limit=1.5"])
 def test_malformed_pagination_is_400(agent, query):

@@ -44,12 +44,12 @@ def _cache_entry(key: str) -> tuple[str, str]:
 
 def verified_api_key(key: str, *, window: tuple[str, int] | None = None) -> tuple[AgentKey, int | None]:
     """The usable (not revoked) AgentKey for `key`, or AgentKey.DoesNotExist; and, with a rate
-    `window` (its cache key, its seconds), this request's number in it when the key came from the
-    cache, counted in the same round trip (None: not counted here)."""
+    `window` (its cache key, its seconds), this request's number in it (None if the cache did not
+    answer). A key found in the cache is counted in the same round trip as it is read."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
     ttl = _key_cache_ttl()
     if ttl <= 0:
-        return AgentKey.objects.get_from_key(key), None
-    backend = caches[DEFAULT_CACHE_ALIAS]
+        return AgentKey.objects.get_from_key(key), _count_in(backend, window)
     cache_key, digest = _cache_entry(key)
     seconds = window[1] if window else 0
     try:
@@ -65,7 +65,16 @@ def verified_api_key(key: str, *, window: tuple[str, int] | None = None) -> tupl
         set_checked(backend, cache_key, digest, api_key, ttl)
     except Exception:
         logger.warning("key cache unavailable; not caching the key", exc_info=True)
-    return api_key, None
+    return api_key, _count_in(backend, window)
+
+
+def _count_in(backend, window: tuple[str, int] | None) -> int | None:
+    if window is None:
+        return None
+    try:
+        return count_in_window(backend, window[0], window[1], timer=time.time)
+    except Exception:  # the rate limit says so, and serves the request (AgentKeyRateThrottle)
+        return None
 
 
 def _refresh_verified_key(key: str, api_key: AgentKey) -> None:
@@ -112,8 +121,8 @@ class Agent:
     def __init__(self, api_key: AgentKey, *, counted: tuple[str, int] | None = None):
         self.api_key = api_key
         self.name = api_key.name
-        # (window, this request's number in it) when authentication counted the request in the
-        # same round trip as the key's cache read; the rate limit then does not count it again.
+        # (window, this request's number in it) as authentication counted it (with Redis in the
+        # same round trip as the key's cache read); the rate limit compares, not counting again.
         self.counted = counted
 
     def has_scope(self, scope: str) -> bool:
@@ -187,9 +196,10 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
     log kept every request's time in one list that was read, unpickled, pickled and written back
     on every request, growing with the rate (bench/api_reads.py). A fixed window may let up to
     twice the rate through around the moment one window closes and the next opens; that is the
-    bound this limit keeps. A key found in the verified-key cache is counted by authentication, in
-    the same round trip as that read (youlab.cache.get_checked_and_count), so a request refused by
-    permissions (403) counts too; a key read from the database is counted here.
+    bound this limit keeps. Authentication counts the request once the key is verified (a key
+    found in the verified-key cache in the same round trip as that read:
+    youlab.cache.get_checked_and_count), so a request then refused for its scopes (403) counts
+    too; here the count is only compared with the rate (or taken, if the cache did not answer then).
     """
 
     scope = "agent"

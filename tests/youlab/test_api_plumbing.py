@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from tests.factories import make_block
-from tests.support import api, assert_error
+from tests.support import api, assert_error, client_for_key
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +101,35 @@ def test_every_page_counts_the_whole_list_whether_or_not_it_sent_a_count(agent, 
         if next_offset is not None:
             assert f"offset={next_offset}" in page["next"], query
     assert agent.get(api("users", "nobody", "blocks", query="offset=3")).json()["count"] == 0
+
+
+def test_a_view_throttled_by_a_narrower_throttle_is_counted_in_its_window_only(agent_key, settings, request):
+    """Authentication counts a request in the window of the throttle the view has: a subclass with
+    a scope of its own counts there, once, and not also in the `agent` window it does not use."""
+    from rest_framework.permissions import AllowAny
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from youlab.api.auth import AgentKeyRateThrottle
+
+    class BurstThrottle(AgentKeyRateThrottle):
+        scope = "burst"
+
+    class Burst(APIView):
+        permission_classes = [AllowAny]
+        throttle_classes = [BurstThrottle]
+
+        def get(self, request):
+            return Response({})
+
+    request.getfixturevalue("redis_cache")
+    settings.YOULAB_API_KEY_CACHE_SECONDS = 10
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {"agent": "3/minute", "burst": "4/minute"}}
+    view, factory = Burst.as_view(), APIRequestFactory()
+    codes = [view(factory.get("/burst/", HTTP_AUTHORIZATION=f"Api-Key {agent_key[1]}")).status_code
+             for _ in range(5)]
+    assert codes == [200, 200, 200, 200, 429]  # its own window, each request once
+    agent = client_for_key(agent_key[1])
+    assert [agent.get(api("tools")).status_code for _ in range(4)] == [200, 200, 200, 429]  # `agent` untouched

@@ -213,15 +213,16 @@ class AgentKeyRateThrottle(throttling.SimpleRateThrottle):
     @classmethod
     def window_for(cls, request, prefix: str) -> tuple[str, int] | None:
         """(cache key, seconds) of the window the key with `prefix` is counted in, for
-        authentication to count the request in the same round trip as it reads the key; None
-        when this throttle does not apply (no rate, a view without it)."""
+        authentication to count the request in the same round trip as it reads the key: the
+        view's first throttle of this class or a subclass that has a rate; None when none does."""
         view = (getattr(request, "parser_context", None) or {}).get("view")
-        if view is None or not any(issubclass(throttle, cls) for throttle in view.throttle_classes):
-            return None
-        throttle = cls()
-        if throttle.rate is None:
-            return None
-        return throttle.window_key(prefix), throttle.duration
+        for throttle_class in getattr(view, "throttle_classes", ()):
+            # The view's own class: a subclass with a scope (or rate) of its own counts there.
+            if issubclass(throttle_class, cls):
+                throttle = throttle_class()
+                if throttle.rate is not None:
+                    return throttle.window_key(prefix), throttle.duration
+        return None
 
     def window_key(self, prefix: str) -> str:
         return self.cache_format % {"scope": self.scope, "ident": prefix}

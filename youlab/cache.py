@@ -16,8 +16,19 @@ who presented the key itself is counted in its window.
 import hmac
 import pickle
 
+import logging
+
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis.exceptions import NoPermissionError, ResponseError
+
+logger = logging.getLogger(__name__)
+_SCRIPTS_REFUSED = object()  # in RedisCache._scripts: this client's server runs no scripts
+
+
+def _refuses_scripts(exc: ResponseError) -> bool:
+    # An ACL user without @scripting (NOPERM), or a server where EVAL/EVALSHA are renamed away.
+    return isinstance(exc, NoPermissionError) or "unknown command" in str(exc).lower()
 
 
 class _PooledClientRedisCacheClient(RedisCacheClient):
@@ -104,9 +115,21 @@ class RedisCache(DjangoRedisCache):
         script = self._scripts.get(id(client))
         if script is None:
             script = self._scripts[id(client)] = client.register_script(self._GET_CHECKED_AND_COUNT)
-        found = script(keys=[redis_key, window_key], args=[self._check_prefix(check), seconds])
-        value = self._unchecked(check, found[0])
-        return value, (found[1] if value is not None and len(found) > 1 else None)
+        if script is not _SCRIPTS_REFUSED:
+            try:
+                found = script(keys=[redis_key, window_key], args=[self._check_prefix(check), seconds])
+            except ResponseError as exc:
+                if not _refuses_scripts(exc):
+                    raise
+                # A Redis (or an ACL user) without scripts: say so once, then two round trips.
+                logger.warning("Redis refuses scripts (%s): the API's key cache and rate limit take two "
+                               "round trips per request; allow EVALSHA (docs/deploy.md)", exc)
+                self._scripts[id(client)] = _SCRIPTS_REFUSED
+            else:
+                value = self._unchecked(check, found[0])
+                return value, (found[1] if value is not None and len(found) > 1 else None)
+        value = self.get_checked(key, check)
+        return value, (self.count_in_window(window, seconds) if value is not None else None)
 
     @staticmethod
     def _check_prefix(check: str) -> bytes:

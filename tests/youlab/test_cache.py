@@ -205,3 +205,52 @@ def test_a_counter_found_without_expiry_gets_one(redis_cache):
     assert 0 < window_seconds_left(backend, "stuck", 1, timer=time.time) <= 1
     time.sleep(1.1)
     assert count_in_window(backend, "stuck", 1, timer=time.time) == 1
+
+
+@pytest.fixture
+def redis_without_scripts(settings):
+    """Django's default cache on the test Redis as an ACL user that may not run scripts."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import redis
+
+    from tests.servers import redis_url
+
+    url = redis_url()
+    admin = redis.Redis.from_url(url)
+    user, password = f"test-noscript-{secrets.token_hex(4)}", secrets.token_hex(16)
+    admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"],
+                      commands=["+@all", "-@scripting"])
+    parts = urlsplit(url)
+    prefix = f"test-{secrets.token_hex(6)}"
+    settings.CACHES = {"default": {
+        "BACKEND": "youlab.cache.RedisCache",
+        "LOCATION": urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}")),
+        "KEY_PREFIX": prefix, "OPTIONS": {"socket_timeout": 2},
+    }}
+    yield caches["default"]
+    admin.acl_deluser(user)
+    for key in admin.scan_iter(match=f"{prefix}:*"):
+        admin.delete(key)
+
+
+def test_a_redis_that_refuses_scripts_still_counts_in_two_round_trips(redis_without_scripts, caplog):
+    backend = redis_without_scripts
+    backend.set_checked("entry", "a" * 64, "value", 30)
+    with caplog.at_level("WARNING", logger="youlab.cache"):
+        results = [backend.get_checked_and_count("entry", "a" * 64, "win", 60) for _ in range(3)]
+        assert backend.get_checked_and_count("entry", "b" * 64, "win", 60) == (None, None)
+    assert results == [("value", 1), ("value", 2), ("value", 3)]
+    assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1  # said once
+    assert "refuses scripts" in caplog.records[0].getMessage()
+
+
+@pytest.mark.django_db
+def test_the_api_keeps_its_key_cache_and_rate_limit_on_a_redis_without_scripts(agent, agent_key,
+                                                                               redis_without_scripts, settings):
+    from youlab.api.auth import _cache_entry
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "3/minute"}}
+    assert [agent.get(api("tools")).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert redis_without_scripts.get_checked(*_cache_entry(agent_key[1])) is not None  # the key is cached

@@ -50,7 +50,7 @@ def main(path: str) -> None:
         ("approvals service / raw (<= 1.3)", ("approvals", "ratio_service_to_raw")),
     ]
     caches = sorted({record.get("cache", "per-process") for records in runs.values() for record in records})
-    print(f"app cache: {', '.join(caches)} (CACHE_URL set: redis, as deployed)")
+    print(f"app cache: {', '.join(caches)} (redis: CACHE_URL was set, as deployed; per-process: it was not)")
     for title, (bench, *keys) in rows:
         value, values = median(bench, *keys)
         print(f"{title:34} median {value:9.2f}   runs {', '.join(f'{v:.2f}' for v in values)}")

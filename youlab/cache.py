@@ -144,7 +144,11 @@ class RedisCache(DjangoRedisCache):
         prefix = self._check_prefix(check)
         if stored is None or not hmac.compare_digest(stored[:len(prefix)], prefix):
             return None
-        return pickle.loads(stored[len(prefix):])
+        try:
+            return pickle.loads(stored[len(prefix):])
+        except Exception:  # noqa: BLE001 (written by another release, say): a miss, rewritten by its caller
+            logger.warning("a cached value did not unpickle; treated as missing", exc_info=True)
+            return None
 
     def window_seconds_left(self, key: str) -> float | None:
         """Seconds until the window `key` closes; None when no window is open."""

@@ -254,3 +254,21 @@ def test_the_api_keeps_its_key_cache_and_rate_limit_on_a_redis_without_scripts(a
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "3/minute"}}
     assert [agent.get(api("tools")).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert redis_without_scripts.get_checked(*_cache_entry(agent_key[1])) is not None  # the key is cached
+
+
+@pytest.mark.django_db
+def test_a_key_entry_that_does_not_unpickle_is_a_miss_and_is_rewritten(agent, agent_key, redis_cache):
+    """A matching digest over a value this release cannot read (another release's class, a torn
+    write): the key is checked in the database and cached again, not refused or failed."""
+    from django.utils import timezone
+
+    from youlab.api.auth import _cache_entry
+    from youlab.models import AgentKey
+
+    AgentKey.objects.filter(pk=agent_key[0].pk).update(last_used_at=timezone.now())  # no refresh on use
+    entry, digest = _cache_entry(agent_key[1])
+    backend = caches["default"]
+    client = backend._cache.get_client(write=True)
+    client.set(backend.make_and_validate_key(entry), digest.encode() + b"\n" + b"\x80\x05not a pickle", ex=30)
+    assert agent.get(api("tools")).status_code == 200
+    assert backend.get_checked(entry, digest).pk == agent_key[0].pk  # rewritten

@@ -14,9 +14,8 @@ who presented the key itself is counted in its window.
 """
 
 import hmac
-import pickle
-
 import logging
+import pickle
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -144,6 +143,10 @@ class RedisCache(DjangoRedisCache):
         prefix = self._check_prefix(check)
         if stored is None or not hmac.compare_digest(stored[:len(prefix)], prefix):
             return None
+        # Only what this app wrote is read back: the value behind a matching check was pickled by
+        # set_checked from a key verified in the database; no caller's input reaches these bytes.
+        # Whoever can write to Redis itself could also feed Django's own cache and session reads
+        # (pickled too): Redis is inside the trust boundary (docs/deploy.md).
         try:
             return pickle.loads(stored[len(prefix):])
         except Exception:  # noqa: BLE001 (written by another release, say): a miss, rewritten by its caller

@@ -51,10 +51,9 @@ def verified_api_key(key: str, *, window: tuple[str, int] | None = None) -> tupl
     if ttl <= 0:
         return AgentKey.objects.get_from_key(key), _count_in(backend, window)
     cache_key, digest = _cache_entry(key)
-    seconds = window[1] if window else 0
+    window_key, seconds = window or (None, 0)
     try:
-        hit, counted = get_checked_and_count(backend, cache_key, digest, window and window[0], seconds,
-                                             timer=time.time)
+        hit, counted = get_checked_and_count(backend, cache_key, digest, window_key, seconds, timer=time.time)
     except Exception:
         logger.warning("key cache unavailable; checking the key in the database", exc_info=True)
         return AgentKey.objects.get_from_key(key), None
